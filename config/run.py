@@ -1,0 +1,102 @@
+"""`make run`: the whole app on one machine.
+
+Starts (or reuses) the embedded PostgreSQL and Redis, migrates, imports the demo corpus,
+makes sure an admin login exists, then runs the web server, one Celery worker (queues
+default, llm and gpu) and Celery beat until Ctrl-C, which stops all of them and the
+embedded servers.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+from config import services
+from config.bootstrap import ensure_services
+
+PORT = os.environ.get("PORT", "8000")
+HOST = os.environ.get("HOST", "127.0.0.1")
+
+
+def _prepare() -> str:
+    """Migrate, import the seeds and ensure an admin; return a line about the admin login."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("import_seeds", str(settings.SEEDS_DIR))
+
+    User = get_user_model()
+    username = os.environ.get("ADMIN_USERNAME", "admin")
+    password_file = services.VAR_DIR / "admin-password"
+    if not User.objects.filter(username=username).exists():
+        password = os.environ.get("ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        User.objects.create_superuser(username=username, email="", password=password)
+        if not os.environ.get("ADMIN_PASSWORD"):
+            password_file.write_text(password + "\n")
+            password_file.chmod(0o600)
+    if password_file.exists():
+        return f"admin login: {username} / {password_file.read_text().strip()}  (kept in {password_file})"
+    return f"admin login: {username} (password from ADMIN_PASSWORD, or: python manage.py changepassword {username})"
+
+
+def main() -> int:
+    ensure_services()
+    admin_line = _prepare()
+    python = sys.executable
+    bin_dir = os.path.dirname(python)
+    procs = {
+        "web": [os.path.join(bin_dir, "gunicorn"), "config.wsgi", "-b", f"{HOST}:{PORT}", "--workers", "2",
+                "--threads", "4", "--access-logfile", "-"],
+        "worker": [os.path.join(bin_dir, "celery"), "-A", "config", "worker", "-Q", "default,llm,gpu",
+                   "--concurrency", os.environ.get("WORKER_CONCURRENCY", "2"), "-l", "INFO"],
+        "beat": [os.path.join(bin_dir, "celery"), "-A", "config", "beat", "-l", "INFO",
+                 "-s", str(services.VAR_DIR / "celerybeat-schedule")],
+    }
+    running = {name: subprocess.Popen(cmd) for name, cmd in procs.items()}
+    print(f"\n  paper-digest is running at http://{HOST}:{PORT}/\n  {admin_line}\n  Ctrl-C stops everything.\n",
+          flush=True)
+
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for name, proc in running.items():
+            if proc.poll() is not None:
+                print(f"{name} exited with {proc.returncode}; stopping the rest", file=sys.stderr)
+                exit_code = proc.returncode or 1
+                stopping = True
+        time.sleep(0.5)
+
+    for proc in running.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for proc in running.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
+        services.stop_all()  # the data stays in var/; the next `make run` starts in seconds
+    print("stopped.", flush=True)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

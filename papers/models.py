@@ -1,0 +1,299 @@
+"""The knowledge base: papers, their authors, tags, texts in several languages, commentary,
+links, and the documents they were imported from."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from pgvector.django import HnswIndex, VectorField
+
+from papers.languages import Lang
+
+
+class Origin(models.TextChoices):
+    SOURCE = "source", _("source document")
+    EDITOR = "editor", _("editor")
+    MACHINE = "machine", _("machine")
+
+
+class Author(models.Model):
+    name = models.CharField(_("name"), max_length=200, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("author")
+        verbose_name_plural = _("authors")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(models.Model):
+    slug = models.SlugField(_("slug"), max_length=80, unique=True, allow_unicode=True)
+    name = models.CharField(_("name"), max_length=80)
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SourceDocument(models.Model):
+    """A file the knowledge base was imported from, kept whole so a re-parse needs no disk."""
+
+    class Format(models.TextChoices):
+        WEEKLY_DIGEST = "weekly_digest", _("weekly digest (Korean translation)")
+        PAPER_NOTES = "paper_notes", _("paper notes (blog)")
+        ESSAY = "essay", _("essay")
+        ARXIV = "arxiv", _("arXiv API")
+
+    name = models.CharField(_("name"), max_length=255, unique=True)
+    content_hash = models.CharField(_("SHA-256"), max_length=64, unique=True)
+    format = models.CharField(_("format"), max_length=32, choices=Format.choices)
+    lang = models.CharField(_("language"), max_length=8, choices=Lang.choices)
+    content = models.TextField(_("content"))
+    imported_at = models.DateTimeField(_("imported at"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("source document")
+        verbose_name_plural = _("source documents")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Paper(models.Model):
+    arxiv_id = models.CharField(
+        _("arXiv id"), max_length=32, blank=True, default="",
+        help_text=_("Without version, e.g. 2402.00838; empty until known."),
+    )
+    arxiv_version = models.PositiveSmallIntegerField(_("arXiv version"), null=True, blank=True)
+    title = models.CharField(
+        _("original title"), max_length=500,
+        help_text=_("The title in the paper's own language; translations are paper texts."),
+    )
+    published = models.DateField(_("published"), null=True, blank=True)
+    updated = models.DateField(_("updated"), null=True, blank=True)
+    authors = models.ManyToManyField(Author, through="PaperAuthor", related_name="papers", verbose_name=_("authors"))
+    tags = models.ManyToManyField(Tag, blank=True, related_name="papers", verbose_name=_("tags"))
+    sources = models.ManyToManyField(SourceDocument, blank=True, related_name="papers", verbose_name=_("sources"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-published", "-id"]
+        verbose_name = _("paper")
+        verbose_name_plural = _("papers")
+        constraints = [
+            # The ingest upsert keys papers on their arXiv id once they have one.
+            models.UniqueConstraint(fields=["arxiv_id"], condition=~Q(arxiv_id=""), name="paper_unique_arxiv_id"),
+        ]
+        indexes = [models.Index(fields=["title"], name="paper_title_idx")]  # seed upsert matches id-less papers by title
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def arxiv_url(self) -> str:
+        if not self.arxiv_id:
+            return ""
+        version = f"v{self.arxiv_version}" if self.arxiv_version else ""
+        return f"https://arxiv.org/abs/{self.arxiv_id}{version}"
+
+
+class PaperAuthor(models.Model):
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="authorships")
+    author = models.ForeignKey(Author, on_delete=models.CASCADE, related_name="authorships")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["paper", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["paper", "position"], name="paperauthor_one_per_position"),
+            models.UniqueConstraint(fields=["paper", "author"], name="paperauthor_once_per_paper"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.paper} #{self.position}: {self.author}"
+
+
+class PaperVersion(models.Model):
+    """The history of a paper's arXiv versions (the arXiv fetcher appends, never rewrites)."""
+
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveSmallIntegerField()
+    updated = models.DateField(null=True, blank=True)
+    title = models.CharField(max_length=500, blank=True)
+    abstract = models.TextField(blank=True)
+    seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["paper", "version"]
+        constraints = [models.UniqueConstraint(fields=["paper", "version"], name="paperversion_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.paper.arxiv_id}v{self.version}"
+
+
+class PaperText(models.Model):
+    class Kind(models.TextChoices):
+        TITLE = "title", _("title")
+        SUMMARY = "summary", _("summary")
+        ABSTRACT = "abstract", _("abstract")
+
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="texts")
+    lang = models.CharField(_("language"), max_length=8, choices=Lang.choices)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    body = models.TextField(_("text"))
+    origin = models.CharField(_("origin"), max_length=16, choices=Origin.choices, default=Origin.SOURCE)
+    source = models.ForeignKey(SourceDocument, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    model = models.CharField(_("model"), max_length=120, blank=True, help_text=_("The LLM that wrote a machine text."))
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["paper", "kind", "lang"]
+        verbose_name = _("paper text")
+        verbose_name_plural = _("paper texts")
+        # Re-importing or re-enriching must update the text, never add a second one.
+        constraints = [models.UniqueConstraint(fields=["paper", "lang", "kind"], name="papertext_one_per_lang_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.paper} [{self.lang} {self.kind}]"
+
+    @property
+    def is_machine(self) -> bool:
+        return self.origin == Origin.MACHINE
+
+
+class Link(models.Model):
+    class Kind(models.TextChoices):
+        PAPER = "paper", _("paper")
+        CODE = "code", _("code")
+        PROJECT = "project", _("project")
+        DISCUSSION = "discussion", _("discussion")
+        FURTHER_READING = "further_reading", _("further reading")
+
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="links")
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    url = models.URLField(_("URL"), max_length=500)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["paper", "position"]
+        constraints = [models.UniqueConstraint(fields=["paper", "url"], name="link_unique_per_paper")]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class Commentary(models.Model):
+    """An opinion on one or more papers: a blog note's remarks, an essay, an editor's note."""
+
+    papers = models.ManyToManyField(Paper, related_name="commentaries", blank=True, verbose_name=_("papers"))
+    lang = models.CharField(_("language"), max_length=8, choices=Lang.choices)
+    author = models.CharField(_("author or source"), max_length=200)
+    body = models.TextField(_("text"))
+    date = models.DateField(_("date"), null=True, blank=True)
+    origin = models.CharField(_("origin"), max_length=16, choices=Origin.choices, default=Origin.SOURCE)
+    source = models.ForeignKey(SourceDocument, null=True, blank=True, on_delete=models.CASCADE, related_name="commentaries")
+    key = models.CharField(max_length=64, blank=True, help_text=_("Its place in the source document (for re-import)."))
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-date", "id"]
+        verbose_name = _("commentary")
+        verbose_name_plural = _("commentaries")
+        constraints = [
+            # A re-import of a source updates its commentary in place.
+            models.UniqueConstraint(fields=["source", "key"], condition=Q(source__isnull=False), name="commentary_unique_in_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.author} ({self.lang}, {self.date or '-'})"
+
+
+class EnrichmentStep(models.Model):
+    """The state of one pipeline step for one paper (and language), shown on the paper page."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        SKIPPED = "skipped", _("skipped")
+        FAILED = "failed", _("failed")
+
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="enrichment_steps")
+    step = models.CharField(max_length=32)  # summarize | translate | tag | embed
+    lang = models.CharField(max_length=8, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["paper", "step", "lang"]
+        constraints = [models.UniqueConstraint(fields=["paper", "step", "lang"], name="enrichmentstep_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.paper} {self.step} {self.lang}: {self.status}"
+
+
+class LLMCall(models.Model):
+    """Every call through papers.llm: tokens, latency and cost, for the admin's totals."""
+
+    task_kind = models.CharField(max_length=32)  # summarize | translate | tag | entities | ...
+    model = models.CharField(max_length=120)
+    prompt_hash = models.CharField(max_length=64, db_index=True)  # the response cache key, with model
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    ok = models.BooleanField(default=True)
+    error = models.TextField(blank=True)
+    response = models.TextField(blank=True)
+    cache_hit = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("LLM call")
+        verbose_name_plural = _("LLM calls")
+
+    def __str__(self) -> str:
+        return f"{self.task_kind} {self.model} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Embedding(models.Model):
+    """One vector for one searchable text of a paper. The model and dimension are stored so a
+    model change re-embeds instead of mixing spaces."""
+
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="embeddings")
+    text = models.ForeignKey(PaperText, null=True, blank=True, on_delete=models.CASCADE, related_name="embeddings")
+    commentary = models.ForeignKey(Commentary, null=True, blank=True, on_delete=models.CASCADE, related_name="embeddings")
+    lang = models.CharField(max_length=8, choices=Lang.choices)
+    kind = models.CharField(max_length=16)  # title | summary | abstract | commentary
+    model = models.CharField(max_length=120)
+    dim = models.PositiveSmallIntegerField()
+    content_hash = models.CharField(max_length=64)  # re-embed only when the text changed
+    vector = VectorField(dimensions=384)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["text", "model"], condition=Q(text__isnull=False), name="embedding_one_per_text_model"),
+            models.UniqueConstraint(
+                fields=["commentary", "paper", "model"], condition=Q(commentary__isnull=False), name="embedding_one_per_commentary_model"
+            ),
+        ]
+        indexes = [
+            # papers.search: nearest neighbours by cosine distance.
+            HnswIndex(name="embedding_vector_hnsw", fields=["vector"], m=16, ef_construction=64, opclasses=["vector_cosine_ops"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.paper} [{self.lang} {self.kind}] {self.model}"

@@ -1,0 +1,124 @@
+"""The test world: the real embedded PostgreSQL + pgvector and Redis that the project
+starts, a real Celery worker process, and named people."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from config import services
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS_DIR = ROOT / "data" / "seeds"
+# Tests use their own Redis database so a running `make run` worker never takes their tasks.
+TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "15"))
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + Playwright's sync API
+
+
+def pytest_configure(config):
+    if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
+        services.ensure_started(postgres=not os.environ.get("DATABASE_URL"), redis=not os.environ.get("REDIS_URL"))
+    from django.conf import settings
+
+    if not os.environ.get("REDIS_URL"):
+        url = services.redis_url(TEST_REDIS_DB)
+        settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = url
+        from config.celery import app
+
+        app.conf.broker_url = app.conf.result_backend = url
+
+
+@pytest.fixture
+def seeds_dir() -> Path:
+    return SEEDS_DIR
+
+
+@pytest.fixture
+def seed_path():
+    def find(prefix: str) -> Path:
+        return next(SEEDS_DIR.glob(f"{prefix}_*.txt"))
+
+    return find
+
+
+@pytest.fixture
+def imported_seeds(db):
+    from django.core.management import call_command
+
+    call_command("import_seeds", str(SEEDS_DIR), verbosity=0)
+
+
+def _test_database_url() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["HOST"].startswith("/"):
+        return f"postgresql://{s['USER']}@/{s['NAME']}?host={s['HOST']}"
+    return f"postgresql://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):
+    """A real `celery worker` process on the test database and the test Redis database.
+
+    Yields a handle with .proc and .kill(); tests that depend on the worker's behaviour
+    (acks, redelivery, a kill mid-task) use this instead of an in-process worker."""
+    from django.conf import settings
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "REDIS_URL": settings.CELERY_BROKER_URL,
+    }
+    log = open(ROOT / "var" / f"test-worker-{os.getpid()}.log", "w")
+    cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,llm,gpu",
+           "--concurrency", "2", "--pool", "prefork", "-l", "INFO", "--without-heartbeat", "--without-gossip",
+           "--without-mingle"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    class Worker:
+        def __init__(self):
+            self.proc = proc
+            self.log_path = Path(log.name)
+
+        def wait_ready(self, timeout: float = 60) -> None:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if "ready." in self.log_path.read_text():
+                    return
+                if proc.poll() is not None:
+                    raise RuntimeError(f"worker exited: {self.log_path.read_text()[-2000:]}")
+                time.sleep(0.1)
+            raise TimeoutError(f"worker not ready: {self.log_path.read_text()[-2000:]}")
+
+        def kill(self) -> None:
+            """SIGKILL the whole worker (parent and pool children), as an OOM killer would."""
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    worker = Worker()
+    worker.wait_ready()
+    try:
+        yield worker
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture
+def editor(db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_superuser(username="editor", email="editor@example.org", password="s3cret-pass!")
