@@ -1,2 +1,12 @@
+from django.urls import path
+
+from papers.views import browse, search
+
 app_name = "papers"
-urlpatterns = []
+urlpatterns = [
+    path("papers/<int:pk>/", browse.paper_detail, name="detail"),
+    path("tags/", browse.tag_list, name="tags"),
+    path("tags/<str:slug>/", browse.tag_detail, name="tag"),
+    path("search/", search.search, name="search"),
+    path("api/search", search.api_search, name="api_search"),
+]
