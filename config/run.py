@@ -34,6 +34,7 @@ def _prepare() -> str:
 
     call_command("migrate", interactive=False, verbosity=0)
     call_command("import_seeds", str(settings.SEEDS_DIR))
+    call_command("collectstatic", interactive=False, verbosity=0)  # whitenoise serves from STATIC_ROOT
 
     User = get_user_model()
     username = os.environ.get("ADMIN_USERNAME", "admin")
