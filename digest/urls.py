@@ -8,3 +8,18 @@ urlpatterns = [
     path("issues/", issues.archive, name="archive"),
     path("issues/<str:week>/", issues.issue_detail, name="issue"),
 ]
+
+# --- Email digest: subscriptions and feeds -------------------------------------------------
+from digest import feeds  # noqa: E402
+from digest.views import subscriptions  # noqa: E402
+
+urlpatterns += [
+    path("subscribe/", subscriptions.subscribe, name="subscribe"),
+    path("subscribe/confirm/<str:token>/", subscriptions.confirm, name="confirm"),
+    path("subscribe/preferences/<str:token>/", subscriptions.preferences, name="preferences"),
+    path("unsubscribe/<str:token>/", subscriptions.unsubscribe, name="unsubscribe"),
+    path("feeds/<str:lang>/issues.rss", feeds.IssuesRss(), name="feed_rss"),
+    path("feeds/<str:lang>/issues.atom", feeds.IssuesAtom(), name="feed_atom"),
+    path("feeds/<str:lang>/tags/<str:slug>.rss", feeds.TagIssuesRss(), name="tag_feed_rss"),
+    path("feeds/<str:lang>/tags/<str:slug>.atom", feeds.TagIssuesAtom(), name="tag_feed_atom"),
+]

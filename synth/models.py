@@ -1,0 +1,228 @@
+"""The synthesis lab: topics (a corpus of paper texts), synthesis runs over a topic, their
+idempotent work units and the synthetic documents they write."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from papers.languages import CONTENT_LANGS, Lang
+
+
+def all_content_languages() -> list[str]:
+    return list(CONTENT_LANGS)
+
+
+class Topic(models.Model):
+    """A corpus: papers chosen by tags and/or by hand, and which of their texts go in."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    tags = models.ManyToManyField(
+        "papers.Tag", blank=True, related_name="topics", verbose_name=_("tags"),
+        help_text=_("Every paper with one of these tags is in the corpus."),
+    )
+    papers = models.ManyToManyField(
+        "papers.Paper", blank=True, related_name="topics", verbose_name=_("hand-picked papers"),
+    )
+    include_abstracts = models.BooleanField(_("abstracts"), default=True)
+    include_summaries = models.BooleanField(_("summaries"), default=True)
+    include_commentary = models.BooleanField(_("commentary"), default=True)
+    languages = ArrayField(
+        models.CharField(max_length=8, choices=Lang.choices), default=all_content_languages,
+        verbose_name=_("languages"), help_text=_("Texts in these languages go in."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("topic")
+        verbose_name_plural = _("topics")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SynthesisRun(models.Model):
+    class Strategy(models.TextChoices):
+        ENTIGRAPH = "entigraph", _("EntiGraph (entities, pairs, triples)")
+        REPHRASE = "rephrase", _("Rephrase (WRAP-style baseline)")
+        EXTRACTIVE = "extractive", _("Extractive (baseline, no LLM)")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        BUDGET = "budget", _("stopped at budget")
+        CANCELLED = "cancelled", _("cancelled")
+        FAILED = "failed", _("failed")
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="runs", verbose_name=_("topic"))
+    strategy = models.CharField(_("strategy"), max_length=16, choices=Strategy.choices, default=Strategy.ENTIGRAPH)
+    model = models.CharField(_("model"), max_length=120, blank=True, help_text=_("The LLM; part of every unit's key."))
+    prompt_version = models.CharField(_("prompt version"), max_length=32, blank=True)
+    seed = models.PositiveIntegerField(_("seed"), default=0, help_text=_("Pair order and triple sampling follow it."))
+    max_entities = models.PositiveSmallIntegerField(_("entities per document"), default=12)
+    triples_per_document = models.PositiveSmallIntegerField(_("triples per document"), default=10)
+    # Budget: zero means no limit. The runner stops launching units when one is reached.
+    target_tokens = models.PositiveBigIntegerField(_("target synthetic tokens"), default=0)
+    max_calls = models.PositiveIntegerField(_("cap on LLM calls"), default=0)
+    max_cost_usd = models.DecimalField(_("cap on LLM cost (USD)"), max_digits=10, decimal_places=4, default=0)
+
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    cancel_requested = models.BooleanField(default=False)
+    stop_reason = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    # The runner that owns the run writes its token here; a resumed runner writes a new one and
+    # the old runner, if it still lives, sees the change and stops (synth.runner).
+    runner_token = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    source_documents = models.PositiveIntegerField(default=0)
+    source_tokens = models.PositiveBigIntegerField(default=0)
+    calls = models.PositiveIntegerField(_("LLM calls"), default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(_("LLM cost (USD)"), max_digits=12, decimal_places=6, default=0)
+    synthetic_documents = models.PositiveIntegerField(default=0)
+    synthetic_tokens = models.PositiveBigIntegerField(_("synthetic tokens"), default=0)
+    dropped_empty = models.PositiveIntegerField(default=0)
+    dropped_refused = models.PositiveIntegerField(default=0)
+    dropped_truncated = models.PositiveIntegerField(default=0)
+    dropped_duplicate = models.PositiveIntegerField(default=0)
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("synthesis run")
+        verbose_name_plural = _("synthesis runs")
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.topic} ({self.strategy})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.strategy != self.Strategy.ENTIGRAPH
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_empty + self.dropped_refused + self.dropped_truncated + self.dropped_duplicate
+
+
+class CorpusDocument(models.Model):
+    """One source text of a run, copied from the topic when the run starts, so that a resumed
+    run works on exactly the texts (and hashes) its units were keyed on."""
+
+    class Kind(models.TextChoices):
+        ABSTRACT = "abstract", _("abstract")
+        SUMMARY = "summary", _("summary")
+        COMMENTARY = "commentary", _("commentary")
+
+    run = models.ForeignKey(SynthesisRun, on_delete=models.CASCADE, related_name="documents")
+    key = models.CharField(max_length=80)  # where it came from: "paper:12:abstract:en", "commentary:3"
+    paper = models.ForeignKey("papers.Paper", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    title = models.CharField(max_length=500)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    lang = models.CharField(max_length=8, choices=Lang.choices)
+    text = models.TextField()
+    content_hash = models.CharField(max_length=64)
+    tokens = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(default=0)
+    # Written by the entity stage; the pair and triple stages are planned from them.
+    summary = models.TextField(blank=True)
+    entities = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        verbose_name = _("corpus document")
+        verbose_name_plural = _("corpus documents")
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="corpusdocument_unique_in_run")]
+
+    def __str__(self) -> str:
+        return f"{self.title} [{self.lang} {self.kind}]"
+
+
+class SynthesisUnit(models.Model):
+    """One idempotent piece of work: one call (or one extractive assembly) for one document and
+    one entity tuple. Its key is prompt version + model + document hash + stage + entities."""
+
+    class Stage(models.TextChoices):
+        ENTITIES = "entities", _("entities")
+        PAIR = "pair", _("pairs")
+        TRIPLE = "triple", _("triples")
+        REPHRASE = "rephrase", _("rephrasings")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    run = models.ForeignKey(SynthesisRun, on_delete=models.CASCADE, related_name="units")
+    document = models.ForeignKey(CorpusDocument, on_delete=models.CASCADE, related_name="units")
+    stage = models.CharField(max_length=16, choices=Stage.choices)
+    entities = models.JSONField(default=list, blank=True)
+    style = models.CharField(max_length=24, blank=True)  # rephrase: encyclopedic | easy | qa
+    key = models.CharField(max_length=64)
+    position = models.PositiveIntegerField(default=0)  # order within the stage (seeded)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    dropped = models.CharField(max_length=16, blank=True)  # empty | refused | truncated | duplicate
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "stage", "position"]
+        verbose_name = _("synthesis unit")
+        verbose_name_plural = _("synthesis units")
+        # A resumed run plans the same keys again and must find them, never add a second unit.
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="synthesisunit_unique_key_in_run")]
+        # synth.runner loads a stage's pending units in order; the run page counts by stage and status.
+        indexes = [models.Index(fields=["run", "stage", "status", "position"], name="synthunit_run_stage_status")]
+
+    def __str__(self) -> str:
+        return f"{self.stage} {' / '.join(self.entities) or self.style or self.document_id}: {self.status}"
+
+
+class SyntheticDocument(models.Model):
+    class Kind(models.TextChoices):
+        SUMMARY = "summary", _("entity-stage summary")
+        PAIR = "pair", _("entity pair")
+        TRIPLE = "triple", _("entity triple")
+        ENCYCLOPEDIC = "encyclopedic", _("rephrased: encyclopedic")
+        EASY = "easy", _("rephrased: plain")
+        QA = "qa", _("rephrased: question-answer")
+        EXTRACTIVE = "extractive", _("extractive pair (baseline)")
+
+    run = models.ForeignKey(SynthesisRun, on_delete=models.CASCADE, related_name="synthetic")
+    source = models.ForeignKey(CorpusDocument, on_delete=models.CASCADE, related_name="synthetic")
+    # One text per unit at most: a unit redone after a kill can never add a second one.
+    unit = models.OneToOneField(SynthesisUnit, null=True, blank=True, on_delete=models.SET_NULL, related_name="output")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    entities = models.JSONField(default=list, blank=True)
+    text = models.TextField()
+    tokens = models.PositiveIntegerField(default=0)
+    content_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "id"]
+        verbose_name = _("synthetic document")
+        verbose_name_plural = _("synthetic documents")
+        constraints = [models.UniqueConstraint(fields=["run", "content_hash"], name="syntheticdocument_unique_in_run")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {' / '.join(self.entities)} ({self.tokens} tokens)"

@@ -65,7 +65,14 @@ def _test_database_url() -> str:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db):
+def celery_worker_env() -> dict:
+    """Extra environment for the worker process (settings such as LLM_BASE_URL); a test
+    package overrides this fixture to point the worker at its own servers."""
+    return {}
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, celery_worker_env):
     """A real `celery worker` process on the test database and the test Redis database.
 
     Yields a handle with .proc and .kill(); tests that depend on the worker's behaviour
@@ -74,6 +81,7 @@ def celery_worker_process(transactional_db):
 
     env = {
         **os.environ,
+        **celery_worker_env,
         "DATABASE_URL": _test_database_url(),
         "REDIS_URL": settings.CELERY_BROKER_URL,
     }

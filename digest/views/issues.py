@@ -1,13 +1,48 @@
-from django.http import HttpResponse
+"""Reading pages for weekly issues: home (the latest published issue), the archive, one issue."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from papers import selectors
+from papers.languages import CONTENT_LANGS
+from papers.views.browse import reader_lang
+
+ISSUES_PER_PAGE = 52
 
 
-def home(request):  # the foundation's reading pages replace these stubs
-    return HttpResponse("todo")
+def _issue_context(request: HttpRequest, issue) -> dict:
+    lang, override = reader_lang(request)
+    context = {"lang": lang, "lang_override": override, "content_langs": CONTENT_LANGS, "issue": issue}
+    if issue is not None:
+        context["editorial"], context["other_editorials"] = selectors.editorial_in(issue, lang)
+    return context
 
 
-def archive(request):
-    return HttpResponse("todo")
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "digest/home.html", _issue_context(request, selectors.latest_issue()))
 
 
-def issue_detail(request, week):
-    return HttpResponse("todo")
+def archive(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.published_issues(), ISSUES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "digest/archive.html", {"page": page})
+
+
+def issue_detail(request: HttpRequest, week: str) -> HttpResponse:
+    try:
+        day = dt.date.fromisoformat(week)
+    except ValueError:
+        raise Http404("Not a date: use /issues/YYYY-MM-DD/") from None
+    # Editors preview drafts; readers see published issues only.
+    drafts = request.user.is_staff
+    issue = selectors.issue_for_week(day, include_drafts=drafts)
+    if issue is None:
+        containing = selectors.issue_week_containing(day, include_drafts=drafts)
+        if containing is None:
+            raise Http404("No issue for that week")
+        return redirect(containing)
+    return render(request, "digest/issue.html", _issue_context(request, issue))

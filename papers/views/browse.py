@@ -1,13 +1,58 @@
-from django.http import HttpResponse
+"""Reading pages for papers and tags. Each view reads its input, calls one selector and renders."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from papers import selectors
+from papers.languages import CONTENT_LANGS, normalize_lang
+from papers.models import Link, PaperText
+from papers.search import related_papers
+
+PAPERS_PER_PAGE = 30
 
 
-def paper_detail(request, pk):  # the foundation's reading pages replace these stubs
-    return HttpResponse("todo")
+def reader_lang(request: HttpRequest) -> tuple[str, str]:
+    """(content language, override): ?lang= for one page, else the interface language, which
+    Django's set_language form remembers in a cookie. The override is "" when not given."""
+    override = normalize_lang(request.GET.get("lang"))
+    if override:
+        return override, override
+    return normalize_lang(get_language()) or "en", ""
 
 
-def tag_list(request):
-    return HttpResponse("todo")
+def _reading_context(request: HttpRequest) -> dict:
+    lang, override = reader_lang(request)
+    return {"lang": lang, "lang_override": override, "content_langs": CONTENT_LANGS}
 
 
-def tag_detail(request, slug):
-    return HttpResponse("todo")
+def paper_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    paper = selectors.paper_for_page(pk)
+    if paper is None:
+        raise Http404("No such paper")
+    links = paper.links.all()
+    links_by_kind = {label: [link for link in links if link.kind == kind] for kind, label in Link.Kind.choices}
+    context = _reading_context(request)
+    return render(request, "papers/paper_detail.html", {
+        **context,
+        "paper": paper,
+        "links_by_kind": {label: group for label, group in links_by_kind.items() if group},
+        "text_sections": [(PaperText.Kind.SUMMARY, _("Summary")), (PaperText.Kind.ABSTRACT, _("Abstract"))],
+        "related": related_papers(paper, reader_lang=context["lang"]),
+    })
+
+
+def tag_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "papers/tag_list.html", {**_reading_context(request), "tags": selectors.tags_with_counts()})
+
+
+def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    tag = selectors.tag_by_slug(slug)
+    if tag is None:
+        raise Http404("No such tag")
+    page = Paginator(selectors.papers_with_tag(tag), PAPERS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "papers/tag_detail.html", {**_reading_context(request), "tag": tag, "page": page})

@@ -1,0 +1,177 @@
+"""Admin for the knowledge base: declared, not coded. Editors curate papers, texts, links and
+commentary here; pipeline records (LLM calls, embeddings) are read-only. The LLM-call admin
+with its totals, the enrichment inline and the re-run action live in papers/admin_llm.py."""
+
+from django.contrib import admin
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+
+from papers.admin_llm import EnrichmentStepInline, rerun_enrichment  # also registers LLMCall
+from papers.models import (
+    Author,
+    Commentary,
+    Embedding,
+    EnrichmentStep,
+    Link,
+    Paper,
+    PaperAuthor,
+    PaperText,
+    PaperVersion,
+    SourceDocument,
+    Tag,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by the pipeline: viewable, never edited by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PaperAuthorInline(admin.TabularInline):
+    model = PaperAuthor
+    extra = 0
+    autocomplete_fields = ["author"]
+    ordering = ["position"]
+
+
+class PaperTextInline(admin.StackedInline):
+    model = PaperText
+    extra = 0
+    fields = [("lang", "kind", "origin", "model"), "body", "source"]
+    raw_id_fields = ["source"]
+
+
+class LinkInline(admin.TabularInline):
+    model = Link
+    extra = 0
+    fields = ["position", "kind", "url"]
+
+
+class PaperVersionInline(admin.TabularInline):
+    model = PaperVersion
+    extra = 0
+    fields = ["version", "updated", "title", "seen_at"]
+    readonly_fields = ["seen_at"]
+
+
+class CommentaryInline(admin.StackedInline):
+    model = Commentary.papers.through
+    extra = 0
+    raw_id_fields = ["commentary"]
+    verbose_name = _("commentary")
+    verbose_name_plural = _("commentaries")
+
+
+@admin.register(Paper)
+class PaperAdmin(admin.ModelAdmin):
+    list_display = ["title", "arxiv_id", "arxiv_version", "published", "modified_at"]
+    list_filter = ["published", "tags", "texts__lang", "texts__origin"]
+    search_fields = ["title", "arxiv_id", "authors__name", "texts__body"]
+    date_hierarchy = "published"
+    filter_horizontal = ["tags", "sources"]
+    readonly_fields = ["created_at", "modified_at"]
+    inlines = [PaperAuthorInline, PaperTextInline, LinkInline, CommentaryInline, PaperVersionInline, EnrichmentStepInline]
+    actions = [rerun_enrichment]
+
+
+@admin.register(Author)
+class AuthorAdmin(admin.ModelAdmin):
+    list_display = ["name"]
+    search_fields = ["name"]
+
+
+@admin.register(PaperAuthor)
+class PaperAuthorAdmin(admin.ModelAdmin):
+    list_display = ["paper", "position", "author"]
+    list_select_related = ["paper", "author"]
+    search_fields = ["paper__title", "author__name"]
+    autocomplete_fields = ["paper", "author"]
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name"]
+    search_fields = ["slug", "name"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(SourceDocument)
+class SourceDocumentAdmin(admin.ModelAdmin):
+    list_display = ["name", "format", "lang", "imported_at", "short_hash"]
+    list_filter = ["format", "lang"]
+    search_fields = ["name", "content_hash"]
+    readonly_fields = ["content_hash", "imported_at"]
+
+    @admin.display(description=_("SHA-256"))
+    def short_hash(self, obj):
+        return obj.content_hash[:12]
+
+
+@admin.register(PaperText)
+class PaperTextAdmin(admin.ModelAdmin):
+    list_display = ["paper", "lang", "kind", "origin", "model", "excerpt", "modified_at"]
+    list_filter = ["lang", "kind", "origin"]
+    list_select_related = ["paper"]
+    search_fields = ["body", "paper__title", "paper__arxiv_id"]
+    raw_id_fields = ["paper", "source"]
+
+    @admin.display(description=_("text"))
+    def excerpt(self, obj):
+        return Truncator(obj.body).chars(80)
+
+
+@admin.register(Link)
+class LinkAdmin(admin.ModelAdmin):
+    list_display = ["url", "kind", "paper", "position"]
+    list_filter = ["kind"]
+    list_select_related = ["paper"]
+    search_fields = ["url", "paper__title"]
+    raw_id_fields = ["paper"]
+
+
+@admin.register(Commentary)
+class CommentaryAdmin(admin.ModelAdmin):
+    list_display = ["author", "lang", "date", "origin", "excerpt", "source"]
+    list_filter = ["lang", "origin", "date"]
+    list_select_related = ["source"]
+    search_fields = ["author", "body", "papers__title"]
+    autocomplete_fields = ["papers"]
+    raw_id_fields = ["source"]
+
+    @admin.display(description=_("text"))
+    def excerpt(self, obj):
+        return Truncator(obj.body).chars(80)
+
+
+@admin.register(PaperVersion)
+class PaperVersionAdmin(admin.ModelAdmin):
+    list_display = ["paper", "version", "updated", "seen_at"]
+    list_select_related = ["paper"]
+    search_fields = ["paper__title", "paper__arxiv_id", "title"]
+    raw_id_fields = ["paper"]
+
+
+@admin.register(EnrichmentStep)
+class EnrichmentStepAdmin(admin.ModelAdmin):
+    list_display = ["paper", "step", "lang", "status", "updated_at"]
+    list_filter = ["status", "step", "lang"]
+    list_select_related = ["paper"]
+    search_fields = ["paper__title", "error"]
+    raw_id_fields = ["paper"]
+
+
+@admin.register(Embedding)
+class EmbeddingAdmin(ReadOnlyAdmin):
+    list_display = ["paper", "lang", "kind", "model", "dim", "created_at"]
+    list_filter = ["lang", "kind", "model"]
+    list_select_related = ["paper"]
+    search_fields = ["paper__title"]
+    exclude = ["vector"]  # 384 floats help nobody in a form

@@ -1,0 +1,242 @@
+"""Enrichment of one paper, step by step: summarize, translate (one language at a time), tag.
+
+Each step reads the paper fresh and is safe to repeat: prompts are built from the current
+texts, so a rerun is answered from the LLM cache and writes nothing new, while a changed
+abstract (a new arXiv version) gets new machine texts.
+
+Human texts win: a text from a source document or an editor is never replaced by a machine
+text, and a step with nothing left to write is skipped without calling the LLM.
+
+Offline mode (no LLM_BASE_URL): an extractive summary labelled model="extractive", no
+translations, no tag suggestions; the steps say so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from django.conf import settings
+from django.db import transaction
+
+from papers import llm
+from papers.ingest.upsert import upsert_text
+from papers.models import EnrichmentStep, Origin, Paper, PaperText, Tag
+
+log = logging.getLogger(__name__)
+
+ORIGINAL_LANG = "en"  # arXiv papers are written in English; the other languages are translations
+EXTRACTIVE = "extractive"  # PaperText.model of an offline summary, so pages can label it
+OFFLINE_NOTE = "offline mode: no LLM configured"
+LANG_NAMES = {"ko": "Korean", "zh": "Simplified Chinese", "en": "English"}
+KINDS = (PaperText.Kind.TITLE, PaperText.Kind.SUMMARY, PaperText.Kind.ABSTRACT)
+
+Status = EnrichmentStep.Status
+
+
+def target_languages() -> list[str]:
+    return [lang for lang in settings.ENRICH_LANGUAGES if lang != ORIGINAL_LANG]
+
+
+def planned_steps() -> list[tuple[str, str]]:
+    """(step, lang) in chain order: what the paper page lists."""
+    return [("summarize", ""), *(("translate", lang) for lang in target_languages()), ("tag", ""), ("embed", "")]
+
+
+# --- the steps -------------------------------------------------------------------------
+
+
+def summarize(paper: Paper, lang: str = "") -> tuple[str, str]:
+    current = _text(paper, ORIGINAL_LANG, "summary")
+    if current is not None and current.origin != Origin.MACHINE:
+        return Status.SKIPPED, "the summary was written by a person"
+    abstract = _original(paper, "abstract")
+    if not abstract:
+        return Status.SKIPPED, "no abstract to summarize"
+    if not llm.is_configured():
+        upsert_text(paper, lang=ORIGINAL_LANG, kind="summary", body=extractive_summary(abstract), origin=Origin.MACHINE, model=EXTRACTIVE)
+        return Status.DONE, f"{OFFLINE_NOTE}: extractive summary"
+    data = llm.complete_json(
+        task_kind="summarize",
+        system=(
+            "You write the short summary of a machine learning paper for a weekly digest: "
+            "two or three plain sentences in English on what the paper does and finds. No markdown."
+        ),
+        user=f"Title: {paper.title}\n\nAbstract:\n{abstract}",
+        schema={
+            "type": "object",
+            "properties": {"summary": {"type": "string", "minLength": 20, "maxLength": 1500}},
+            "required": ["summary"],
+            "additionalProperties": False,
+        },
+        max_tokens=400,
+    )
+    upsert_text(paper, lang=ORIGINAL_LANG, kind="summary", body=data["summary"], origin=Origin.MACHINE, model=llm.model_name())
+    return Status.DONE, ""
+
+
+def translate(paper: Paper, lang: str) -> tuple[str, str]:
+    """Title, summary and abstract into `lang`, in one call, written together or not at all."""
+    if lang == ORIGINAL_LANG:
+        return Status.SKIPPED, "the original language"
+    originals = {kind: _original(paper, kind) for kind in KINDS}
+    existing = {t.kind: t for t in PaperText.objects.filter(paper=paper, lang=lang)}
+    todo = {
+        kind: body
+        for kind, body in originals.items()
+        if body and (kind not in existing or existing[kind].origin == Origin.MACHINE)
+    }
+    if not todo:
+        return Status.SKIPPED, "nothing to translate: the texts in this language were written by people"
+    if not llm.is_configured():
+        return Status.SKIPPED, f"{OFFLINE_NOTE}: no machine translation"
+    language = LANG_NAMES[lang]
+    data = llm.complete_json(
+        task_kind="translate",
+        system=(
+            f"You translate texts about machine learning research from English into {language}. "
+            "Translate each field of the JSON object you are given, keeping technical terms, model names "
+            "and numbers accurate; keep an English term in parentheses after its translation where readers "
+            "would look it up. Reply with the same keys."
+        ),
+        user=json.dumps(todo, ensure_ascii=False),
+        schema={
+            "type": "object",
+            "properties": {kind: {"type": "string", "minLength": 1, "maxLength": max(500, 3 * len(body))} for kind, body in todo.items()},
+            "required": list(todo),
+            "additionalProperties": False,
+        },
+        max_tokens=400 + 3 * sum(len(body) for body in todo.values()) // 2,
+    )
+    with transaction.atomic():  # all kinds or none: a half-translated paper is never shown
+        for kind in todo:
+            upsert_text(paper, lang=lang, kind=kind, body=data[kind], origin=Origin.MACHINE, model=llm.model_name())
+    return Status.DONE, ""
+
+
+def tag(paper: Paper, lang: str = "") -> tuple[str, str]:
+    """Tags from the existing vocabulary; tags are only added, never taken away."""
+    vocabulary = dict(Tag.objects.values_list("slug", "name"))
+    if not vocabulary:
+        return Status.SKIPPED, "no tags to choose from yet"
+    if not llm.is_configured():
+        return Status.SKIPPED, f"{OFFLINE_NOTE}: no tag suggestions"
+    text = "\n\n".join(filter(None, [paper.title, _original(paper, "summary"), _original(paper, "abstract")]))
+    listing = "\n".join(f"- {slug}: {name}" for slug, name in sorted(vocabulary.items()))
+    data = llm.complete_json(
+        task_kind="tag",
+        system=(
+            "You file machine learning papers under tags. Choose at most five tags from the list that "
+            "clearly fit the paper; choose none if none fits. Use the tag slugs exactly as listed."
+        ),
+        user=f"Paper:\n{text}\n\nTags:\n{listing}",
+        schema={
+            "type": "object",
+            "properties": {"tags": {"type": "array", "items": {"type": "string", "enum": sorted(vocabulary)}, "maxItems": 5}},
+            "required": ["tags"],
+            "additionalProperties": False,
+        },
+        max_tokens=200,
+    )
+    chosen = list(Tag.objects.filter(slug__in=data["tags"]))
+    paper.tags.add(*chosen)
+    return Status.DONE, ", ".join(sorted(t.slug for t in chosen))
+
+
+STEPS = {"summarize": summarize, "translate": translate, "tag": tag}
+
+
+def run_step(paper: Paper, step: str, lang: str = "") -> EnrichmentStep:
+    """Run one step and record its state for the paper page. An LLMError is recorded as
+    the step's failure and raised again, so the task can decide whether to retry."""
+    mark_step(paper, step, lang, Status.RUNNING)
+    try:
+        status, note = STEPS[step](paper, lang)
+    except llm.LLMError as e:
+        mark_step(paper, step, lang, Status.FAILED, str(e))
+        raise
+    return mark_step(paper, step, lang, status, note)
+
+
+def run_all(paper: Paper) -> list[EnrichmentStep]:
+    """Every step in this process, one after another (the command's --inline, the benchmark's
+    baseline); a failed step is recorded and the next one runs."""
+    results = []
+    for step, lang in planned_steps():
+        if step not in STEPS:
+            continue
+        try:
+            results.append(run_step(paper, step, lang))
+        except llm.LLMError as e:
+            log.error("paper %s: %s %s failed: %s", paper.pk, step, lang, e)
+    return results
+
+
+def mark_step(paper: Paper | int, step: str, lang: str, status: str, note: str = "") -> EnrichmentStep:
+    paper_id = paper if isinstance(paper, int) else paper.pk
+    row, _ = EnrichmentStep.objects.update_or_create(
+        paper_id=paper_id, step=step, lang=lang, defaults={"status": status, "error": note}
+    )
+    return row
+
+
+def mark_pending(paper_ids: list[int]) -> None:
+    for paper_id in paper_ids:
+        for step, lang in planned_steps():
+            mark_step(paper_id, step, lang, Status.PENDING)
+
+
+def needs_enrichment() -> list[int]:
+    """Papers with a planned step that never ran or failed (enrich_papers --missing)."""
+    planned = planned_steps()
+    settled = {Status.DONE, Status.SKIPPED}
+    done: dict[int, set] = {}
+    for paper_id, step, lang in EnrichmentStep.objects.filter(status__in=settled).values_list("paper_id", "step", "lang"):
+        done.setdefault(paper_id, set()).add((step, lang))
+    return [pk for pk in Paper.objects.order_by("pk").values_list("pk", flat=True) if not set(planned) <= done.get(pk, set())]
+
+
+# --- helpers of the steps --------------------------------------------------------------
+
+
+def _text(paper: Paper, lang: str, kind: str) -> PaperText | None:
+    return PaperText.objects.filter(paper=paper, lang=lang, kind=kind).first()
+
+
+def _original(paper: Paper, kind: str) -> str:
+    """The English text a translation starts from (the title falls back to Paper.title)."""
+    text = _text(paper, ORIGINAL_LANG, kind)
+    if text is not None and text.body.strip():
+        return text.body.strip()
+    return paper.title.strip() if kind == "title" else ""
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\"'])")
+_CONTRIBUTION = re.compile(r"\b(we (propose|introduce|present|show|find|release|develop)|this (paper|work)|our (method|approach|results?))\b", re.I)
+
+
+def extractive_summary(abstract: str, *, max_sentences: int = 2, max_chars: int = 420) -> str:
+    """The abstract's first sentence and its first statement of contribution ("We propose..."):
+    the usual shape of an abstract makes these two the best short account without a model."""
+    sentences = [s.strip() for s in _SENTENCE_END.split(" ".join(abstract.split())) if s.strip()]
+    if not sentences:
+        return ""
+    chosen = [0]
+    for i, sentence in enumerate(sentences[1:], 1):
+        if len(chosen) >= max_sentences:
+            break
+        if _CONTRIBUTION.search(sentence):
+            chosen.append(i)
+    for i in range(1, len(sentences)):  # no contribution sentence: the lead sentences instead
+        if len(chosen) >= max_sentences:
+            break
+        if i not in chosen:
+            chosen.append(i)
+    summary = ""
+    for i in sorted(chosen):
+        candidate = f"{summary} {sentences[i]}".strip()
+        if summary and len(candidate) > max_chars:
+            break
+        summary = candidate
+    return summary if len(summary) <= max_chars else summary[: max_chars - 1].rstrip() + "…"

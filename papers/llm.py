@@ -1,0 +1,410 @@
+"""The one gateway to the LLM: the only module that imports openai.
+
+Any OpenAI-compatible server (LLM_BASE_URL); empty LLM_BASE_URL is offline mode and every
+call raises LLMError. What a call does:
+- JSON mode: the reply must be one JSON object matching the caller's JSON Schema; an
+  invalid reply gets one repair attempt, then LLMError(retryable=False).
+- 429, 5xx, timeouts and connection errors are retried with backoff (a Retry-After header
+  wins); when the retries are spent, LLMError(retryable=True) lets a task retry later.
+- Replies are cached by model + prompt hash in LLMCall, so a rerun costs nothing.
+- Every call, cache hits and failures included, is one LLMCall row (tokens, latency, cost).
+
+Sync callers (Celery tasks) use complete()/complete_json(). Async callers that fan out many
+calls use one AsyncLLM, which shares a client and caps the calls in flight with a semaphore:
+
+    async with AsyncLLM(limit=16) as llm:
+        results = await asyncio.gather(*(llm.complete_json(...) for pair in pairs), return_exceptions=True)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+import openai
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connections
+
+from papers.backoff import backoff_delay, retry_after_seconds
+from papers.models import LLMCall
+
+log = logging.getLogger(__name__)
+
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
+
+
+class LLMError(Exception):
+    """The one error the gateway raises. retryable: the same call may succeed later
+    (rate limit, server error, timeout); retry_after: seconds the server asked for."""
+
+    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class _InvalidOutput(ValueError):
+    pass
+
+
+def is_configured() -> bool:
+    """False in offline mode (no LLM_BASE_URL): callers fall back and the pages say so."""
+    return bool(settings.LLM_BASE_URL)
+
+
+def model_name() -> str:
+    return settings.LLM_MODEL
+
+
+def complete(*, task_kind: str, system: str, user: str, max_tokens: int = 800, model: str | None = None) -> str:
+    """A plain-text reply."""
+    req = _request(task_kind=task_kind, system=system, user=user, schema=None, max_tokens=max_tokens, model=model)
+    return _run_sync(req, _parse_text)
+
+
+def complete_json(
+    *, task_kind: str, system: str, user: str, schema: dict, max_tokens: int = 800, model: str | None = None
+) -> dict:
+    """A JSON object validated against `schema` (a JSON Schema subset: object, array, string,
+    integer, number, boolean; properties, required, additionalProperties, items, enum,
+    minLength, maxLength, minItems, maxItems)."""
+    req = _request(task_kind=task_kind, system=system, user=user, schema=schema, max_tokens=max_tokens, model=model)
+    return _run_sync(req, lambda text: _parse_json(text, schema))
+
+
+class AsyncLLM:
+    """One client and one semaphore for many concurrent calls (synthesis fans out this way)."""
+
+    def __init__(self, *, limit: int | None = None):
+        self.limit = limit or settings.LLM_CONCURRENCY
+        self._client: openai.AsyncOpenAI | None = None
+        self._slots: asyncio.Semaphore | None = None
+
+    async def __aenter__(self) -> AsyncLLM:
+        _require_configured()
+        self._client = openai.AsyncOpenAI(**_client_options(), max_retries=0)
+        self._slots = asyncio.Semaphore(self.limit)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._client.close()
+        await sync_to_async(_release_connections)()
+
+    async def complete(self, *, task_kind: str, system: str, user: str, max_tokens: int = 800, model: str | None = None) -> str:
+        req = _request(task_kind=task_kind, system=system, user=user, schema=None, max_tokens=max_tokens, model=model)
+        return await self._run(req, _parse_text)
+
+    async def complete_json(
+        self, *, task_kind: str, system: str, user: str, schema: dict, max_tokens: int = 800, model: str | None = None
+    ) -> dict:
+        req = _request(task_kind=task_kind, system=system, user=user, schema=schema, max_tokens=max_tokens, model=model)
+        return await self._run(req, lambda text: _parse_json(text, schema))
+
+    async def _run(self, req: _Request, parse):
+        # The same steps as _run_sync, with the async ORM and client.
+        cached = await _cached_query(req).afirst()
+        if cached is not None:
+            try:
+                value = parse(cached)
+            except _InvalidOutput:
+                pass  # cached under an older validator; ask again
+            else:
+                await LLMCall.objects.acreate(**_fields(req, ok=True, cache_hit=True))
+                return value
+        reply = await self._send(req)
+        try:
+            value = parse(reply.text)
+        except _InvalidOutput as bad:
+            await LLMCall.objects.acreate(**_fields(req, reply=reply, ok=False, error=f"invalid output: {bad}"))
+            req = req.repair(reply.text, str(bad))
+            reply = await self._send(req)
+            try:
+                value = parse(reply.text)
+            except _InvalidOutput as bad:
+                await LLMCall.objects.acreate(**_fields(req, reply=reply, ok=False, error=f"invalid output: {bad}"))
+                raise _gave_up(req, bad) from None
+        await LLMCall.objects.acreate(**_fields(req, reply=reply, ok=True))
+        return value
+
+    async def _send(self, req: _Request) -> _Reply:
+        attempt = 0
+        while True:
+            async with self._slots:  # the slot is held for the request only, not for a backoff wait
+                started = time.monotonic()
+                try:
+                    completion = await self._client.chat.completions.create(**req.params())
+                except openai.OpenAIError as e:
+                    error, latency = _error_from(e), _ms_since(started)
+                else:
+                    return _reply_from(completion, started)
+            await LLMCall.objects.acreate(**_fields(req, ok=False, error=str(error), latency_ms=latency))
+            wait = _retry_wait(error, attempt, req)
+            if wait is None:
+                raise error
+            await asyncio.sleep(wait)
+            attempt += 1
+
+
+def _release_connections() -> None:
+    # Run from asyncio.run() outside any sync context, the async ORM works on asgiref's own
+    # thread, whose connection would stay open (and block dropping a test database).
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close()
+
+
+# --- one call, sync ----------------------------------------------------------------------
+
+
+def _run_sync(req: _Request, parse):
+    cached = _cached_query(req).first()
+    if cached is not None:
+        try:
+            value = parse(cached)
+        except _InvalidOutput:
+            pass  # cached under an older validator; ask again
+        else:
+            LLMCall.objects.create(**_fields(req, ok=True, cache_hit=True))
+            return value
+    _require_configured()
+    with openai.OpenAI(**_client_options(), max_retries=0) as client:  # retries are ours: each attempt is recorded
+        reply = _send_sync(client, req)
+        try:
+            value = parse(reply.text)
+        except _InvalidOutput as bad:
+            LLMCall.objects.create(**_fields(req, reply=reply, ok=False, error=f"invalid output: {bad}"))
+            req = req.repair(reply.text, str(bad))
+            reply = _send_sync(client, req)
+            try:
+                value = parse(reply.text)
+            except _InvalidOutput as bad:
+                LLMCall.objects.create(**_fields(req, reply=reply, ok=False, error=f"invalid output: {bad}"))
+                raise _gave_up(req, bad) from None
+    LLMCall.objects.create(**_fields(req, reply=reply, ok=True))
+    return value
+
+
+def _send_sync(client: openai.OpenAI, req: _Request) -> _Reply:
+    attempt = 0
+    while True:
+        started = time.monotonic()
+        try:
+            completion = client.chat.completions.create(**req.params())
+        except openai.OpenAIError as e:
+            error = _error_from(e)
+            LLMCall.objects.create(**_fields(req, ok=False, error=str(error), latency_ms=_ms_since(started)))
+            wait = _retry_wait(error, attempt, req)
+            if wait is None:
+                raise error from e
+            time.sleep(wait)
+            attempt += 1
+        else:
+            return _reply_from(completion, started)
+
+
+# --- the parts both paths share ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Request:
+    task_kind: str
+    model: str
+    messages: tuple[dict, ...]
+    schema: dict | None
+    max_tokens: int
+    key: str  # the prompt hash: with the model, the cache key
+
+    def params(self) -> dict:
+        params = {"model": self.model, "messages": list(self.messages), "max_tokens": self.max_tokens, "temperature": 0}
+        if self.schema is not None:
+            # Servers that ignore response_format still see the schema in the system prompt,
+            # and the reply is validated here either way.
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": re.sub(r"[^a-zA-Z0-9_-]", "_", self.task_kind), "schema": self.schema},
+            }
+        return params
+
+    def repair(self, bad_output: str, problem: str) -> _Request:
+        ask = f"That reply was not valid: {problem}. Reply again with only the corrected JSON object."
+        if self.schema is None:
+            ask = f"That reply was not usable: {problem}. Reply again."
+        messages = self.messages + ({"role": "assistant", "content": bad_output}, {"role": "user", "content": ask})
+        return replace(self, messages=messages)  # same key: the repaired answer serves later cache hits
+
+
+@dataclass(frozen=True)
+class _Reply:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    latency_ms: int
+
+
+def _request(*, task_kind: str, system: str, user: str, schema: dict | None, max_tokens: int, model: str | None) -> _Request:
+    if schema is not None:
+        system = (
+            f"{system}\n\nReply with one JSON object that matches this JSON Schema, and nothing else:\n"
+            f"{json.dumps(schema, ensure_ascii=False, sort_keys=True)}"
+        )
+    messages = ({"role": "system", "content": system}, {"role": "user", "content": user})
+    model = model or settings.LLM_MODEL
+    payload = json.dumps({"messages": messages, "schema": schema, "max_tokens": max_tokens}, ensure_ascii=False, sort_keys=True)
+    key = hashlib.sha256(payload.encode()).hexdigest()
+    return _Request(task_kind=task_kind, model=model, messages=messages, schema=schema, max_tokens=max_tokens, key=key)
+
+
+def _require_configured() -> None:
+    if not is_configured():
+        raise LLMError("no LLM configured (LLM_BASE_URL is empty): offline mode", retryable=False)
+
+
+def _client_options() -> dict:
+    # Built from the settings of the moment, never at import: tests and workers set them late.
+    return {"base_url": settings.LLM_BASE_URL, "api_key": settings.LLM_API_KEY or "unused", "timeout": settings.LLM_TIMEOUT}
+
+
+def _cached_query(req: _Request):
+    return (
+        LLMCall.objects.filter(model=req.model, prompt_hash=req.key, ok=True, cache_hit=False)
+        .order_by("-created_at")
+        .values_list("response", flat=True)
+    )
+
+
+def _error_from(e: openai.OpenAIError) -> LLMError:
+    if isinstance(e, openai.APITimeoutError):
+        return LLMError(f"timed out after {settings.LLM_TIMEOUT:g} s", retryable=True)
+    if isinstance(e, openai.APIConnectionError):
+        return LLMError(f"cannot reach the LLM server at {settings.LLM_BASE_URL}: {e}", retryable=True)
+    if isinstance(e, openai.APIStatusError):
+        status = e.status_code
+        retry_after = retry_after_seconds(e.response.headers.get("retry-after"))
+        # 408 and 409 are worth another try; any other 4xx will fail the same way again.
+        retryable = status == 429 or status >= 500 or status in (408, 409)
+        return LLMError(f"HTTP {status} from the LLM server: {e.message}", retryable=retryable, retry_after=retry_after)
+    return LLMError(f"LLM client error: {e}", retryable=False)
+
+
+def _retry_wait(error: LLMError, attempt: int, req: _Request) -> float | None:
+    """Seconds to wait before retry number `attempt`, or None to give up now."""
+    if not error.retryable or attempt >= settings.LLM_MAX_RETRIES:
+        return None
+    if error.retry_after is not None:
+        if error.retry_after > settings.LLM_RETRY_AFTER_MAX:
+            return None  # too long to hold a worker: the task retries later (LLMError.retry_after)
+        wait, why = error.retry_after, "Retry-After"
+    else:
+        wait, why = backoff_delay(attempt, base=settings.LLM_BACKOFF_BASE), "backoff"
+    log.warning("%s: %s; retry %d of %d in %.2f s (%s)", req.task_kind, error, attempt + 1, settings.LLM_MAX_RETRIES, wait, why)
+    return wait
+
+
+def _gave_up(req: _Request, problem: Exception) -> LLMError:
+    log.error("%s: invalid output after one repair attempt: %s", req.task_kind, problem)
+    return LLMError(f"{req.task_kind}: invalid output after one repair attempt: {problem}", retryable=False)
+
+
+def _reply_from(completion, started: float) -> _Reply:
+    usage = completion.usage
+    details = getattr(usage, "prompt_tokens_details", None) if usage else None
+    choice = completion.choices[0] if completion.choices else None
+    text = (choice.message.content or "") if choice else ""
+    if choice is not None and choice.finish_reason == "length":
+        text = text + "\n[cut off at max_tokens]"  # fails JSON validation, so the repair asks again
+    return _Reply(
+        text=text,
+        prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
+        completion_tokens=(usage.completion_tokens or 0) if usage else 0,
+        cached_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
+        latency_ms=_ms_since(started),
+    )
+
+
+def _fields(req: _Request, *, ok: bool, reply: _Reply | None = None, error: str = "", cache_hit: bool = False, latency_ms: int = 0) -> dict:
+    fields = {"task_kind": req.task_kind[:32], "model": req.model[:120], "prompt_hash": req.key, "ok": ok, "error": error, "cache_hit": cache_hit}
+    if reply is not None:
+        fields.update(
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            cached_tokens=reply.cached_tokens,
+            latency_ms=reply.latency_ms,
+            cost_usd=_cost(reply),
+            response=reply.text,
+        )
+    else:
+        fields["latency_ms"] = latency_ms
+    return fields
+
+
+def _cost(reply: _Reply) -> Decimal:
+    dollars = (
+        Decimal(reply.prompt_tokens) * Decimal(str(settings.LLM_PRICE_INPUT_PER_MTOK))
+        + Decimal(reply.completion_tokens) * Decimal(str(settings.LLM_PRICE_OUTPUT_PER_MTOK))
+    ) / Decimal(1_000_000)
+    return dollars.quantize(Decimal("0.000001"))
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _parse_text(text: str) -> str:
+    if not text.strip():
+        raise _InvalidOutput("empty reply")
+    return text.strip()
+
+
+def _parse_json(text: str, schema: dict) -> dict:
+    text = text.strip()
+    if m := _FENCE.match(text):  # local models often wrap JSON in a code fence
+        text = m.group(1)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise _InvalidOutput(f"not JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    _validate(value, schema, "$")
+    return value
+
+
+_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int, "number": (int, float)}
+
+
+def _validate(value, schema: dict, path: str) -> None:
+    kind = schema.get("type")
+    if kind:
+        expected = _TYPES[kind]
+        if not isinstance(value, expected) or (kind in ("integer", "number") and isinstance(value, bool)):
+            raise _InvalidOutput(f"{path}: expected {kind}, got {type(value).__name__}")
+    if "enum" in schema and value not in schema["enum"]:
+        raise _InvalidOutput(f"{path}: {str(value)[:80]!r} is not one of the allowed values")
+    if isinstance(value, str):
+        if len(value.strip()) < schema.get("minLength", 0):
+            raise _InvalidOutput(f"{path}: shorter than {schema['minLength']} characters")
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            raise _InvalidOutput(f"{path}: longer than {schema['maxLength']} characters")
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            raise _InvalidOutput(f"{path}: fewer than {schema['minItems']} items")
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            raise _InvalidOutput(f"{path}: more than {schema['maxItems']} items")
+        for i, item in enumerate(value):
+            _validate(item, schema.get("items", {}), f"{path}[{i}]")
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        for name in schema.get("required", []):
+            if name not in value:
+                raise _InvalidOutput(f"{path}: missing {name!r}")
+        if schema.get("additionalProperties") is False and (extra := set(value) - set(properties)):
+            raise _InvalidOutput(f"{path}: unexpected {sorted(extra)}")
+        for name, sub in properties.items():
+            if name in value:
+                _validate(value[name], sub, f"{path}.{name}")

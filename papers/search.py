@@ -1,0 +1,410 @@
+"""Hybrid search: search_papers() serves the search page and the JSON API alike;
+related_papers() gives a paper page its nearest neighbours.
+
+A query builds three ranked lists of papers, each limited by the same filters, and fuses
+them by reciprocal rank fusion (RRF):
+- meaning: pgvector HNSW (cosine) over the Embedding rows of the current model. Filters
+  stay correct because the connection turns on hnsw.iterative_scan (config/settings.py).
+- words, English: PostgreSQL full-text search ('english') over English texts and commentary.
+- words, Korean and Chinese: pg_trgm word similarity over ko/zh texts and commentary;
+  PostgreSQL has no text-search configuration for them, and trigrams need no word breaks.
+The SQL below repeats the expressions and WHERE clauses of the GIN indexes made by
+migration papers/0002_search_text_indexes exactly, or the planner cannot use them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+import unicodedata
+from dataclasses import dataclass, field
+
+import nh3
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+from pgvector.django import CosineDistance
+
+from papers import embeddings
+from papers.embeddings import EmbeddingError
+from papers.models import Commentary, Embedding, Paper, PaperText, Tag
+
+log = logging.getLogger(__name__)
+
+RRF_K = 60  # the usual RRF constant: a paper's weight falls slowly with its rank in each list
+CANDIDATES = 50  # papers taken from each list before fusion
+VECTOR_ROWS = 200  # nearest Embedding rows read to find CANDIDATES papers (a paper has up to ~10 texts)
+TRIGRAM_THRESHOLD = 0.3  # pg_trgm word similarity; Korean particles (데이터로/데이터를) keep it well below 1
+MAX_TERMS = 32  # words of a query used for full-text search and highlighting
+SNIPPET_CHARS = 240
+CJK_LANGS = ("ko", "zh")
+
+_WORD = re.compile(r"\w+")
+_CJK = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+# Not worth a highlight; full-text search drops them anyway.
+_STOPWORDS = frozenset("a an and are as at be by for from in into is it of on or the to via with".split())
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    paper: Paper
+    title: str
+    title_lang: str
+    snippet: SafeString  # escaped text with <mark> around matched words, cleaned by nh3
+    snippet_lang: str
+    tags: list[Tag]
+    date: dt.date | None
+    score: float  # RRF score: higher is better; comparable within one result list only
+    matched_by: tuple[str, ...]  # "meaning", "words"
+
+    @property
+    def url(self) -> str:
+        return reverse("papers:detail", args=[self.paper.pk])
+
+
+@dataclass
+class SearchResults:
+    hits: list[SearchHit] = field(default_factory=list)
+    semantic: bool = True  # False when the embeddings backend failed: word matches only (the page says so)
+
+    def __iter__(self):
+        return iter(self.hits)
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+
+@dataclass(frozen=True)
+class RelatedPaper:
+    paper: Paper
+    title: str
+    title_lang: str
+    date: dt.date | None
+    similarity: float  # cosine similarity of the two papers' mean vectors' nearest texts
+
+    @property
+    def url(self) -> str:
+        return reverse("papers:detail", args=[self.paper.pk])
+
+
+def normalize_query(q: str) -> str:
+    """NFKC (full-width letters and digits become ASCII), one space between words."""
+    return " ".join(unicodedata.normalize("NFKC", q or "").split())
+
+
+def search_papers(
+    *,
+    q: str,
+    k: int = 10,
+    tag: str = "",
+    lang: str = "",
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    issue: dt.date | None = None,
+    reader_lang: str = "en",
+) -> SearchResults:
+    """The k best papers for q. Filters: tag slug, language of the matching text (ko/zh/en),
+    the paper's date range, and an issue by the first day of its week."""
+    q = normalize_query(q)
+    if not q:
+        return SearchResults()
+    scope = _paper_scope(tag=tag, issue=issue, date_from=date_from, date_to=date_to)
+    lists: dict[str, list[int]] = {}
+    semantic = True
+    try:
+        vector = embeddings.embed_query(q)
+    except EmbeddingError as e:
+        log.warning("search without meaning, embeddings failed: %s", e)
+        semantic = False
+    else:
+        lists["meaning"] = _nearest_papers(vector, lang=lang, scope=scope)
+    if lang in ("", "en"):
+        lists["words"] = _fulltext_papers(q, scope=scope)
+    if lang in ("", *CJK_LANGS):
+        # Both word lists count as "words" for the reader, but fuse as separate lists.
+        lists["trigrams"] = _trigram_papers(q, lang=lang, scope=scope)
+
+    scores: dict[int, float] = {}
+    matched: dict[int, set[str]] = {}
+    for name, ranked in lists.items():
+        for rank, paper_id in enumerate(ranked, start=1):
+            scores[paper_id] = scores.get(paper_id, 0.0) + 1.0 / (RRF_K + rank)
+            matched.setdefault(paper_id, set()).add("meaning" if name == "meaning" else "words")
+    best = sorted(scores, key=lambda pid: (-scores[pid], pid))[:k]
+    hits = _hits(best, scores=scores, matched=matched, q=q, lang=lang, reader_lang=reader_lang)
+    return SearchResults(hits=hits, semantic=semantic)
+
+
+def related_papers(paper: Paper, *, k: int = 5, reader_lang: str = "en") -> list[RelatedPaper]:
+    """The k papers nearest to this one: the query is the mean of its own vectors, so a
+    paper known only by an English abstract and one with Korean commentary both count."""
+    model = embeddings.model_name()
+    own = [np.asarray(v, dtype=np.float32) for v in Embedding.objects.filter(paper=paper, model=model).values_list("vector", flat=True)]
+    if not own:
+        return []
+    centre = np.mean(own, axis=0)
+    centre /= np.linalg.norm(centre) or 1.0
+    rows = (
+        Embedding.objects.filter(model=model).exclude(paper=paper)
+        .annotate(distance=CosineDistance("vector", centre)).order_by("distance")
+        .values_list("paper_id", "distance")[: k * 10]
+    )
+    nearest: dict[int, float] = {}
+    for paper_id, distance in rows:
+        nearest[paper_id] = min(distance, nearest.get(paper_id, 2.0))
+    ids = sorted(nearest, key=lambda pid: (nearest[pid], pid))[:k]
+    papers = _papers_for_display(ids)
+    related = []
+    for paper_id in ids:
+        p = papers[paper_id]
+        title, title_lang = _title(p, reader_lang)
+        related.append(RelatedPaper(paper=p, title=title, title_lang=title_lang, date=p.day, similarity=1.0 - nearest[paper_id]))
+    return related
+
+
+def allow_search(*, client: str) -> bool:
+    """A fixed-window counter per client in the Redis cache: False once the client has made
+    SEARCH_RATE_LIMIT searches in the current SEARCH_RATE_WINDOW seconds."""
+    limit, window = settings.SEARCH_RATE_LIMIT, max(1, settings.SEARCH_RATE_WINDOW)
+    if limit <= 0:
+        return True
+    key = f"search:rate:{client}:{int(time.time() // window)}"
+    cache.add(key, 0, timeout=window + 1)
+    try:
+        return cache.incr(key) <= limit
+    except ValueError:  # the key expired between add and incr: a fresh window
+        cache.add(key, 1, timeout=window + 1)
+        return True
+
+
+# --- the three lists ----------------------------------------------------------------------
+
+
+def paper_date():
+    """A paper's date for display and the date filter: published on arXiv, else the week of
+    the first issue it appeared in, else the date of its earliest commentary."""
+    from digest.models import IssueEntry  # the weekly issues belong to the digest app
+
+    first_issue = IssueEntry.objects.filter(paper=OuterRef("pk")).order_by("issue__week_start").values("issue__week_start")[:1]
+    first_note = Commentary.objects.filter(papers=OuterRef("pk"), date__isnull=False).order_by("date").values("date")[:1]
+    return Coalesce("published", Subquery(first_issue), Subquery(first_note))
+
+
+def _paper_scope(*, tag: str, issue: dt.date | None, date_from: dt.date | None, date_to: dt.date | None) -> QuerySet | None:
+    """The papers the filters allow, as a subquery of ids; None without filters."""
+    if not (tag or issue or date_from or date_to):
+        return None
+    papers = Paper.objects.all()
+    if tag:
+        papers = papers.filter(tags__slug=tag)
+    if issue:
+        papers = papers.filter(issues__week_start=issue)
+    if date_from or date_to:
+        papers = papers.annotate(day=paper_date())
+        if date_from:
+            papers = papers.filter(day__gte=date_from)
+        if date_to:
+            papers = papers.filter(day__lte=date_to)
+    return papers.values("pk")
+
+
+def _nearest_papers(vector: np.ndarray, *, lang: str, scope: QuerySet | None) -> list[int]:
+    rows = Embedding.objects.filter(model=embeddings.model_name())
+    if lang:
+        rows = rows.filter(lang=lang)
+    if scope is not None:
+        rows = rows.filter(paper_id__in=scope)
+    rows = rows.annotate(distance=CosineDistance("vector", vector)).order_by("distance").values_list("paper_id", "distance")
+    nearest: dict[int, float] = {}
+    # relaxed_order iterative scans may return rows slightly out of order: keep each paper's minimum.
+    for paper_id, distance in rows[:VECTOR_ROWS]:
+        nearest[paper_id] = min(distance, nearest.get(paper_id, 2.0))
+    return sorted(nearest, key=lambda pid: (nearest[pid], pid))[:CANDIDATES]
+
+
+def _terms(q: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(q.casefold()):
+        if word not in _STOPWORDS:
+            seen.setdefault(word, None)
+    return list(seen)[:MAX_TERMS]
+
+
+def _scope_sql(scope: QuerySet | None, column: str) -> tuple[str, list]:
+    if scope is None:
+        return "", []
+    sql, params = scope.query.sql_with_params()
+    return f" AND {column} IN ({sql})", list(params)
+
+
+def _fulltext_papers(q: str, *, scope: QuerySet | None) -> list[int]:
+    # Any word may match (OR), so more matching words rank higher instead of one missing word
+    # dropping the paper. \w+ words hold no quote, backslash or operator, so the quoting is safe.
+    terms = [t for t in _terms(q) if not _CJK.search(t)]
+    if not terms:
+        return []
+    tsquery = " | ".join(f"'{t}'" for t in terms)
+    text_scope, text_params = _scope_sql(scope, "t.paper_id")
+    note_scope, note_params = _scope_sql(scope, "cp.paper_id")
+    sql = f"""
+        SELECT paper_id, max(rank) AS rank FROM (
+            SELECT t.paper_id, ts_rank_cd(to_tsvector('english'::regconfig, t.body), query) AS rank
+            FROM {PaperText._meta.db_table} t, to_tsquery('english'::regconfig, %s) query
+            WHERE t.lang = 'en' AND to_tsvector('english'::regconfig, t.body) @@ query{text_scope}
+            UNION ALL
+            SELECT cp.paper_id, ts_rank_cd(to_tsvector('english'::regconfig, c.body), query) AS rank
+            FROM {Commentary._meta.db_table} c
+            JOIN {Commentary.papers.through._meta.db_table} cp ON cp.commentary_id = c.id,
+            to_tsquery('english'::regconfig, %s) query
+            WHERE c.lang = 'en' AND to_tsvector('english'::regconfig, c.body) @@ query{note_scope}
+        ) matches
+        GROUP BY paper_id ORDER BY rank DESC, paper_id LIMIT %s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [tsquery, *text_params, tsquery, *note_params, CANDIDATES])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _trigram_papers(q: str, *, lang: str, scope: QuerySet | None) -> list[int]:
+    langs = [lang] if lang else list(CJK_LANGS)
+    text_scope, text_params = _scope_sql(scope, "t.paper_id")
+    note_scope, note_params = _scope_sql(scope, "cp.paper_id")
+    # "lang IN ('ko', 'zh')" is the partial indexes' predicate; the narrower lang test follows it.
+    sql = f"""
+        SELECT paper_id, max(similarity) AS similarity FROM (
+            SELECT t.paper_id, word_similarity(%s, t.body) AS similarity
+            FROM {PaperText._meta.db_table} t
+            WHERE t.lang IN ('ko', 'zh') AND t.lang = ANY(%s) AND %s <%% t.body{text_scope}
+            UNION ALL
+            SELECT cp.paper_id, word_similarity(%s, c.body) AS similarity
+            FROM {Commentary._meta.db_table} c
+            JOIN {Commentary.papers.through._meta.db_table} cp ON cp.commentary_id = c.id
+            WHERE c.lang IN ('ko', 'zh') AND c.lang = ANY(%s) AND %s <%% c.body{note_scope}
+        ) matches
+        GROUP BY paper_id ORDER BY similarity DESC, paper_id LIMIT %s
+    """
+    params = [q, langs, q, *text_params, q, langs, q, *note_params, CANDIDATES]
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The <% operator (which the trigram index serves) compares against this setting.
+        cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [str(TRIGRAM_THRESHOLD)])
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+# --- what a hit shows ------------------------------------------------------------------------
+
+
+def _papers_for_display(ids: list[int]) -> dict[int, Paper]:
+    papers = (
+        Paper.objects.filter(pk__in=ids).annotate(day=paper_date())
+        .prefetch_related("texts", "commentaries", "tags")
+    )
+    return {p.pk: p for p in papers}
+
+
+def _title(paper: Paper, reader_lang: str) -> tuple[str, str]:
+    titles = {t.lang: t.body for t in paper.texts.all() if t.kind == PaperText.Kind.TITLE}
+    for code in (reader_lang, "en"):
+        if titles.get(code):
+            return titles[code], code
+    return paper.title, "en"
+
+
+def _hits(ids, *, scores, matched, q, lang, reader_lang) -> list[SearchHit]:
+    papers = _papers_for_display(ids)
+    pattern = highlight_pattern(q)
+    hits = []
+    for paper_id in ids:
+        paper = papers[paper_id]
+        title, title_lang = _title(paper, reader_lang)
+        body, body_lang = _snippet_source(paper, pattern, lang=lang, reader_lang=reader_lang)
+        hits.append(SearchHit(
+            paper=paper, title=title, title_lang=title_lang,
+            snippet=highlight(body, pattern), snippet_lang=body_lang,
+            tags=sorted(paper.tags.all(), key=lambda t: t.slug), date=paper.day,
+            score=scores[paper_id], matched_by=tuple(sorted(matched[paper_id])),
+        ))
+    return hits
+
+
+def _snippet_source(paper: Paper, pattern: re.Pattern | None, *, lang: str, reader_lang: str) -> tuple[str, str]:
+    """The text to quote: the one with most matched words; on a tie, the reader's language
+    first, a summary before an abstract before commentary."""
+    kinds = {PaperText.Kind.SUMMARY: 0, PaperText.Kind.ABSTRACT: 1}
+    candidates = [(t.body, t.lang, kinds[t.kind]) for t in paper.texts.all() if t.kind in kinds]
+    candidates += [(c.body, c.lang, 2) for c in paper.commentaries.all()]
+    if lang:
+        candidates = [c for c in candidates if c[1] == lang] or candidates
+    if not candidates:
+        return "", reader_lang
+
+    def preference(candidate):
+        body, code, kind = candidate
+        hits = len({m.group(0).casefold() for m in pattern.finditer(body)}) if pattern else 0
+        return (-hits, code != reader_lang, code != "en", kind)
+
+    body, code, _ = min(candidates, key=preference)
+    return body, code
+
+
+def highlight_pattern(q: str) -> re.Pattern | None:
+    """What to mark in a snippet: Latin-script words from their start (with a crude stem, so
+    "pretraining" marks "pretrained"), and for Korean and Chinese every two-character piece of
+    a word, since particles and compounds glue onto words (데이터로 / 데이터를)."""
+    parts = set()
+    for term in _terms(q):
+        if _CJK.search(term):
+            parts.add(re.escape(term))
+            parts.update(re.escape(term[i:i + 2]) for i in range(len(term) - 1))
+        elif len(term) >= 2:
+            stem = term[: max(4, len(term) - 3)] if len(term) > 5 else term
+            parts.add(rf"(?<!\w){re.escape(stem)}\w*")
+    if not parts:
+        return None
+    return re.compile("|".join(sorted(parts, key=len, reverse=True)), re.IGNORECASE)
+
+
+def highlight(text: str, pattern: re.Pattern | None, *, width: int = SNIPPET_CHARS) -> SafeString:
+    """A window of `text` around its densest matches, escaped, with <mark> around matches."""
+    text = " ".join(text.split())
+    spans = _merged(m.span() for m in pattern.finditer(text)) if pattern else []
+    start = 0
+    if spans:
+        # The match whose window holds the most matches, starting a little before it.
+        anchor = max(spans, key=lambda s: sum(1 for o in spans if s[0] <= o[0] < s[0] + width))[0]
+        start = max(0, anchor - width // 4)
+        if start and not _CJK.search(text[start]):
+            space = text.find(" ", start, anchor)
+            start = space + 1 if space != -1 else start
+    end = min(len(text), start + width)
+    if end < len(text) and not _CJK.search(text[end - 1]):
+        space = text.rfind(" ", start + width // 2, end)
+        end = space if space != -1 else end
+    pieces = ["…" if start else ""]
+    pos = start
+    for a, b in spans:
+        if b <= start or a >= end:
+            continue
+        a, b = max(a, start), min(b, end)
+        pieces += [escape(text[pos:a]), "<mark>", escape(text[a:b]), "</mark>"]
+        pos = b
+    pieces += [escape(text[pos:end]), "…" if end < len(text) else ""]
+    return mark_safe(nh3.clean("".join(pieces), tags={"mark"}, attributes={}))  # noqa: S308 - cleaned by nh3
+
+
+def _merged(spans) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged

@@ -1,0 +1,99 @@
+"""Celery entry points of the pipeline: fetch from arXiv, then per paper the chain
+summarize -> translate (one task per language) -> tag -> embed.
+
+Tasks only fetch by id and call papers.enrich / papers.ingest.arxiv. Every step is
+idempotent (see papers.enrich), so acks_late redelivery is harmless. A step that fails for
+good is recorded on its EnrichmentStep and the chain goes on with the next step.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+from celery import chain, shared_task
+from django.conf import settings
+from django.db import transaction
+
+from papers import enrich
+from papers.ingest import arxiv
+from papers.llm import LLMError
+from papers.models import EnrichmentStep, Paper
+
+log = logging.getLogger(__name__)
+
+
+def enrichment_chain(paper_id: int):
+    steps = [summarize_paper.si(paper_id)]
+    steps += [translate_paper.si(paper_id, lang) for lang in enrich.target_languages()]
+    steps += [tag_paper.si(paper_id), embed_paper.si(paper_id)]
+    return chain(*steps)
+
+
+def enqueue_enrichment(paper_ids: list[int]) -> None:
+    """Mark the steps pending (the paper page shows them) and start one chain per paper once
+    the surrounding transaction commits, so a worker never looks for a paper not yet saved."""
+    paper_ids = list(paper_ids)
+    if not paper_ids:
+        return
+    enrich.mark_pending(paper_ids)
+    transaction.on_commit(lambda: [enrichment_chain(pk).apply_async() for pk in paper_ids])
+
+
+@shared_task(acks_late=True)
+def fetch_new_arxiv(query: str = "") -> str:
+    """The daily beat job: new and updated papers since the last run, then their enrichment."""
+    report = arxiv.fetch_new(query=query or None)
+    enqueue_enrichment(report.changed_ids)
+    return report.line()
+
+
+@shared_task(bind=True, acks_late=True, queue="llm")
+def summarize_paper(self, paper_id: int) -> None:
+    _run_step(self, paper_id, "summarize")
+
+
+@shared_task(bind=True, acks_late=True, queue="llm")
+def translate_paper(self, paper_id: int, lang: str) -> None:
+    _run_step(self, paper_id, "translate", lang)
+
+
+@shared_task(bind=True, acks_late=True, queue="llm")
+def tag_paper(self, paper_id: int) -> None:
+    _run_step(self, paper_id, "tag")
+
+
+@shared_task(acks_late=True)
+def embed_paper(paper_id: int) -> None:
+    """The search issue's papers.tasks_embed.embed_paper, once that module exists."""
+    if not Paper.objects.filter(pk=paper_id).exists():
+        return
+    if importlib.util.find_spec("papers.tasks_embed") is None:
+        enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.SKIPPED, "search is not installed yet")
+        return
+    from papers import tasks_embed  # lazily: it loads the embedding model
+
+    enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.RUNNING)
+    try:
+        tasks_embed.embed_paper(paper_id)
+    except Exception as e:
+        enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.FAILED, f"{type(e).__name__}: {e}")
+        raise
+    enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.DONE)
+
+
+def _run_step(task, paper_id: int, step: str, lang: str = "") -> None:
+    paper = Paper.objects.filter(pk=paper_id).first()
+    if paper is None:
+        return  # deleted after it was queued
+    try:
+        enrich.run_step(paper, step, lang)
+    except LLMError as e:
+        retries = task.request.retries
+        if not e.retryable or retries >= settings.ENRICH_MAX_RETRIES:
+            # Recorded as failed on the step; the chain goes on (translations need no tags).
+            log.error("paper %s: %s %s failed for good: %s", paper_id, step, lang, e)
+            return
+        countdown = max(e.retry_after or 0, settings.ENRICH_RETRY_DELAY * 2**retries)
+        enrich.mark_step(paper, step, lang, EnrichmentStep.Status.PENDING, f"retry {retries + 1} in {countdown:.0f} s: {e}")
+        raise task.retry(exc=e, countdown=countdown, max_retries=settings.ENRICH_MAX_RETRIES) from None

@@ -1,0 +1,101 @@
+"""A topic's corpus: which paper texts and commentaries go in, and their token counts."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from papers.models import Commentary, Paper, PaperText
+from synth.models import CorpusDocument, Topic
+
+# One estimate everywhere (sources, synthetic texts, budgets), so ratios compare like with
+# like: a CJK character or a short word is one token, a long word one per six letters.
+_TOKEN_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]|[^\W_]+|[^\w\s]", re.UNICODE)
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def count_tokens(text: str) -> int:
+    total = 0
+    for match in _TOKEN_RE.finditer(text):
+        piece = match.group()
+        if len(piece) == 1 or _CJK_RE.match(piece):
+            total += 1
+        else:
+            # A word mixing scripts (e.g. "LLM을") still splits at the CJK boundary above.
+            total += 1 + (len(piece) - 1) // 6
+    return total
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Document:
+    key: str
+    paper_id: int | None
+    title: str
+    kind: str
+    lang: str
+    text: str
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(f"{self.title}\n\n{self.text}")
+
+    @property
+    def tokens(self) -> int:
+        return count_tokens(self.text)
+
+
+def topic_papers(topic: Topic):
+    tag_ids = list(topic.tags.values_list("pk", flat=True))
+    paper_ids = list(topic.papers.values_list("pk", flat=True))
+    return Paper.objects.filter(Q(tags__in=tag_ids) | Q(pk__in=paper_ids)).distinct().order_by("pk")
+
+
+def topic_documents(topic: Topic) -> list[Document]:
+    """The topic's source texts in a stable order: each paper's texts, then the commentaries."""
+    papers = list(topic_papers(topic))
+    if not papers or not topic.languages:
+        return []
+    titles = {p.pk: p.title for p in papers}
+    kinds = [k for k, on in ((PaperText.Kind.ABSTRACT, topic.include_abstracts),
+                             (PaperText.Kind.SUMMARY, topic.include_summaries)) if on]
+    docs = [
+        Document(key=f"paper:{t.paper_id}:{t.kind}:{t.lang}", paper_id=t.paper_id, title=titles[t.paper_id],
+                 kind=t.kind, lang=t.lang, text=t.body.strip())
+        for t in PaperText.objects.filter(paper__in=papers, kind__in=kinds, lang__in=topic.languages)
+        .order_by("paper_id", "kind", "lang")
+        if t.body.strip()
+    ]
+    if topic.include_commentary:
+        commentaries = (Commentary.objects.filter(papers__in=papers, lang__in=topic.languages)
+                        .distinct().order_by("pk").prefetch_related("papers"))
+        for c in commentaries:
+            if not c.body.strip():
+                continue
+            linked = [p for p in c.papers.all() if p.pk in titles]
+            docs.append(Document(
+                key=f"commentary:{c.pk}", paper_id=linked[0].pk if len(linked) == 1 else None,
+                title=f"{c.author}: {'; '.join(p.title for p in linked)}"[:500],
+                kind=CorpusDocument.Kind.COMMENTARY, lang=c.lang, text=c.body.strip(),
+            ))
+    return docs
+
+
+def snapshot_corpus(run) -> list[CorpusDocument]:
+    """Copy the topic's documents into the run once; a resumed run keeps its first copy."""
+    existing = list(run.documents.all())
+    if existing:
+        return existing
+    rows = [
+        CorpusDocument(run=run, key=d.key, paper_id=d.paper_id, title=d.title[:500], kind=d.kind, lang=d.lang,
+                       text=d.text, content_hash=d.content_hash, tokens=d.tokens, position=i)
+        for i, d in enumerate(topic_documents(run.topic))
+    ]
+    CorpusDocument.objects.bulk_create(rows, ignore_conflicts=True)
+    return list(run.documents.all())

@@ -1,0 +1,401 @@
+"""Runs a SynthesisRun: plans each stage's units, performs them concurrently, stores results.
+
+Shape: this (calling) thread owns the database work; the LLM calls run in an asyncio loop on a
+second thread through papers.llm.AsyncLLM, whose semaphore caps the calls in flight
+(SYNTH_CONCURRENCY). Finished units come back as futures and are written in small batches.
+
+- Resumable: a unit is written as done together with its output in one transaction, and a
+  restarted run only performs units still pending, so nothing finished is redone or lost.
+  Calls that were in flight when a worker died are asked again and mostly hit the
+  gateway's response cache.
+- One owner: each runner writes a fresh token on the run; a later runner (a resume) takes
+  over, and the earlier one, if alive, sees the change at its next write and stops.
+- The budget stops the run by counting: no unit is launched once the target tokens or a
+  cap is reached; the units in flight finish and are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models import Count, F, Q, Sum
+from django.utils import timezone
+
+from papers import llm
+from papers.models import LLMCall
+from synth import entigraph
+from synth.corpus import content_hash, count_tokens, snapshot_corpus
+from synth.models import CorpusDocument, SynthesisRun, SynthesisUnit, SyntheticDocument
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5  # how often the runner beats its heartbeat and looks for a cancel or a takeover
+FLUSH_SECONDS = 0.3  # how long finished units may wait in memory before they are written
+USAGE_SECONDS = 1.0  # how often the run's token and cost totals are refreshed from LLMCall
+# papers.llm marks a reply cut at max_tokens this way (and then it is not valid JSON).
+TRUNCATED_MARK = "[cut off at max_tokens]"
+
+
+class Superseded(Exception):
+    """Another runner took the run over (a resume); this one stops without writing."""
+
+
+def run_synthesis(run_id: int) -> str:
+    """Run (or go on with) a synthesis run; returns its status when this runner stops."""
+    token = uuid.uuid4().hex
+    run = _claim(run_id, token)
+    if run is None:
+        return "skipped"  # finished, cancelled or gone: a redelivered task does nothing
+    try:
+        documents = snapshot_corpus(run)
+        SynthesisRun.objects.filter(pk=run.pk).update(
+            source_documents=len(documents), source_tokens=sum(d.tokens for d in documents)
+        )
+        if not documents:
+            return _finish(run, token, SynthesisRun.Status.FAILED, error="The topic's corpus is empty.")
+        stop = ""
+        with _Engine(run, token, documents) as engine:
+            for stage in entigraph.STAGES[run.strategy]:
+                _plan_stage(run, stage)
+                stop = engine.drive(stage)
+                if stop:
+                    break
+        if stop == "cancelled":
+            return _finish(run, token, SynthesisRun.Status.CANCELLED)
+        if stop:
+            return _finish(run, token, SynthesisRun.Status.BUDGET, stop_reason=stop)
+        return _finish(run, token, SynthesisRun.Status.DONE)
+    except Superseded:
+        log.info("synthesis run %s: taken over by another runner", run_id)
+        return "superseded"
+    except Exception as e:
+        _finish(run, token, SynthesisRun.Status.FAILED, error=f"{type(e).__name__}: {e}")
+        raise
+
+
+def _claim(run_id: int, token: str) -> SynthesisRun | None:
+    now = timezone.now()
+    claimed = SynthesisRun.objects.filter(pk=run_id, status__in=SynthesisRun.ACTIVE).update(
+        status=SynthesisRun.Status.RUNNING, runner_token=token, heartbeat_at=now, finished_at=None,
+    )
+    if not claimed:
+        return None
+    SynthesisRun.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=now)
+    return SynthesisRun.objects.select_related("topic").get(pk=run_id)
+
+
+def _finish(run: SynthesisRun, token: str, status: str, *, stop_reason: str = "", error: str = "") -> str:
+    _refresh_usage(run)
+    SynthesisRun.objects.filter(pk=run.pk, runner_token=token).update(
+        status=status, stop_reason=stop_reason, error=error, cancel_requested=False, finished_at=timezone.now(),
+    )
+    log.info("synthesis run %s: %s %s", run.pk, status, stop_reason or error)
+    return status
+
+
+def _plan_stage(run: SynthesisRun, stage: str) -> None:
+    """Create the stage's units; planning again (a resume) finds the same keys and adds nothing."""
+    documents = list(run.documents.all())
+    sources = [entigraph.Source(d.pk, d.title, d.text, d.content_hash, tuple(d.entities)) for d in documents]
+    hashes = {d.pk: d.content_hash for d in documents}
+    planned = entigraph.plan_stage(run.strategy, stage, sources, seed=run.seed, triples_per_document=run.triples_per_document)
+    units = [
+        SynthesisUnit(
+            run=run, document_id=p.document_id, stage=stage, entities=list(p.entities), style=p.style, position=i,
+            key=entigraph.unit_key(prompt_version=run.prompt_version, model=run.model, document_hash=hashes[p.document_id],
+                                   stage=stage, entities=p.entities, style=p.style),
+        )
+        for i, p in enumerate(planned)
+    ]
+    SynthesisUnit.objects.bulk_create(units, ignore_conflicts=True, batch_size=1000)
+
+
+def task_kind(run: SynthesisRun, stage: str) -> str:
+    # LLMCall.task_kind: how the run finds its own calls (tokens, cost) among everyone's.
+    return f"synth:{run.pk}:{stage}"
+
+
+def _run_calls(run: SynthesisRun):
+    # created_at is indexed: the scan covers the calls made since the run started.
+    return LLMCall.objects.filter(created_at__gte=run.started_at, task_kind__startswith=f"synth:{run.pk}:")
+
+
+def _refresh_usage(run: SynthesisRun) -> Decimal:
+    """Copy the run's LLM tokens and cost from the gateway's records (LLMCall) onto the run."""
+    if run.strategy == entigraph.EXTRACTIVE or run.started_at is None:
+        return Decimal(0)
+    usage = _run_calls(run).aggregate(
+        prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"), cached=Sum("cached_tokens"), cost=Sum("cost_usd"),
+    )
+    cost = usage["cost"] or Decimal(0)
+    SynthesisRun.objects.filter(pk=run.pk).update(
+        prompt_tokens=usage["prompt"] or 0, completion_tokens=usage["completion"] or 0,
+        cached_tokens=usage["cached"] or 0, cost_usd=cost,
+    )
+    return cost
+
+
+def llm_requests(run: SynthesisRun) -> dict:
+    """Requests the gateway made for the run (retries and failures included) and cache hits."""
+    if run.strategy == entigraph.EXTRACTIVE or run.started_at is None:
+        return {"requests": 0, "cache_hits": 0, "failed": 0}
+    return _run_calls(run).aggregate(
+        requests=Count("id", filter=Q(cache_hit=False)), cache_hits=Count("id", filter=Q(cache_hit=True)),
+        failed=Count("id", filter=Q(ok=False)),
+    )
+
+
+# --- the engine: one stage at a time ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Unit:
+    id: int
+    document_id: int
+    stage: str
+    entities: tuple[str, ...]
+    style: str
+    attempts: int
+
+
+@dataclass
+class _Outcome:
+    unit: _Unit
+    status: str = SynthesisUnit.Status.DONE
+    text: str = ""  # the synthetic text ("" when the unit writes none, e.g. extractive entities)
+    kind: str = ""
+    truncated: bool = False
+    dropped: str = ""
+    error: str = ""
+    doc_entities: list[str] | None = None  # the entity stage's result for its document
+    doc_summary: str = ""
+    launched_call: bool = False
+
+
+@dataclass
+class _Budget:
+    target_tokens: int
+    max_calls: int
+    max_cost: Decimal
+    tokens: int
+    calls: int
+    cost: Decimal = field(default=Decimal(0))
+
+    def stop_reason(self) -> str:
+        if self.target_tokens and self.tokens >= self.target_tokens:
+            return "target tokens reached"
+        if self.max_calls and self.calls >= self.max_calls:
+            return "call cap reached"
+        if self.max_cost and self.cost >= self.max_cost:
+            return "cost cap reached"
+        return ""
+
+
+class _Engine:
+    def __init__(self, run: SynthesisRun, token: str, documents: list[CorpusDocument]):
+        self.run, self.token = run, token
+        self.uses_llm = run.strategy != entigraph.EXTRACTIVE
+        self.documents = {d.pk: d for d in documents}
+        self.budget = _Budget(
+            target_tokens=run.target_tokens, max_calls=run.max_calls, max_cost=run.max_cost_usd,
+            tokens=run.synthetic_tokens, calls=run.calls, cost=run.cost_usd,
+        )
+        self.seen_hashes = set(run.synthetic.values_list("content_hash", flat=True))
+        self.concurrency = max(1, settings.SYNTH_CONCURRENCY) if self.uses_llm else 16
+        self.llm: llm.AsyncLLM | None = None
+
+    def __enter__(self) -> _Engine:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=f"synth-run-{self.run.pk}", daemon=True)
+        self.thread.start()
+        if self.uses_llm:
+            self.llm = llm.AsyncLLM(limit=self.concurrency)
+            self._await(self.llm.__aenter__())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._await(self._shutdown())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join()
+            self.loop.close()
+
+    async def _shutdown(self) -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.llm is not None:
+            await self.llm.__aexit__(None, None, None)
+        # The gateway's async ORM calls ran on asgiref's one shared thread; close its connection.
+        await sync_to_async(connections.close_all)()
+
+    def _await(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def drive(self, stage: str) -> str:
+        """Perform the stage's pending units; returns why it stopped early, or "" when all ran."""
+        rows = (self.run.units.filter(stage=stage, status=SynthesisUnit.Status.PENDING).order_by("position")
+                .values_list("id", "document_id", "stage", "entities", "style", "attempts"))
+        pending = deque(_Unit(i, d, s, tuple(e), st, a) for i, d, s, e, st, a in rows)
+        # No more units in flight than the semaphore admits: a budget stop overshoots by at most that many.
+        window = self.concurrency
+        in_flight: dict[concurrent.futures.Future, _Unit] = {}
+        finished: list[_Outcome] = []
+        stop = ""
+        last_poll = last_flush = last_usage = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now - last_poll >= POLL_SECONDS:
+                last_poll = now
+                if self._cancel_requested():
+                    stop = "cancelled"
+                    for future in in_flight:
+                        future.cancel()  # their units stay pending for a resume
+                    finished += [self._collect(f, u) for f, u in in_flight.items() if f.done() and not f.cancelled()]
+                    in_flight.clear()
+                    break
+            stop = stop or self.budget.stop_reason()
+            while not stop and pending and len(in_flight) < window:
+                unit = pending.popleft()
+                if self.uses_llm:
+                    self.budget.calls += 1  # counted at launch, so the cap is never overshot
+                future = asyncio.run_coroutine_threadsafe(self._perform(unit), self.loop)
+                in_flight[future] = unit
+                stop = self.budget.stop_reason() if self.budget.max_calls else ""
+            if not in_flight:
+                break
+            done, _ = concurrent.futures.wait(in_flight, timeout=POLL_SECONDS, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                finished.append(self._collect(future, in_flight.pop(future)))
+            now = time.monotonic()
+            if finished and (len(finished) >= 200 or now - last_flush >= FLUSH_SECONDS):
+                self._flush(finished)
+                finished, last_flush = [], now
+            if self.uses_llm and now - last_usage >= USAGE_SECONDS:
+                self.budget.cost, last_usage = _refresh_usage(self.run), now
+        self._flush(finished)
+        if self.uses_llm:
+            self.budget.cost = _refresh_usage(self.run)
+        if stop != "cancelled" and not pending:
+            return ""  # the stage is complete; a budget reached on its last unit stops the next stage
+        return stop
+
+    def _collect(self, future: concurrent.futures.Future, unit: _Unit) -> _Outcome:
+        try:
+            outcome = future.result()
+        except Exception as e:  # a bug or a database hiccup in one unit: record it, go on with the run
+            log.exception("synthesis run %s: unit %s failed", self.run.pk, unit.id)
+            outcome = _Outcome(unit, status=SynthesisUnit.Status.FAILED, error=f"{type(e).__name__}: {e}",
+                               launched_call=self.uses_llm)
+        return self._judge(outcome)
+
+    # --- one unit ---------------------------------------------------------------------
+
+    async def _perform(self, unit: _Unit) -> _Outcome:
+        if not self.uses_llm:
+            return self._perform_extractive(unit)
+        run, doc = self.run, self.documents[unit.document_id]
+        source = entigraph.Source(doc.pk, doc.title, doc.text, doc.content_hash, tuple(doc.entities))
+        kind = task_kind(run, unit.stage)
+        try:
+            if unit.stage == entigraph.ENTITIES:
+                value = await self.llm.complete_json(
+                    task_kind=kind, system=entigraph.SYSTEM, user=entigraph.entities_prompt(source, limit=run.max_entities),
+                    schema=entigraph.ENTITIES_SCHEMA, max_tokens=800, model=run.model,
+                )
+                entities = entigraph.dedupe_entities(value["entities"], limit=run.max_entities)
+                summary = value["summary"].strip()
+                return _Outcome(unit, text=summary, kind=SyntheticDocument.Kind.SUMMARY, doc_entities=entities,
+                                doc_summary=summary, launched_call=True)
+            if unit.stage == entigraph.REPHRASE_STAGE:
+                prompt, out_kind = entigraph.rephrase_prompt(source, unit.style), unit.style
+            else:
+                prompt, out_kind = entigraph.relation_prompt(source, unit.entities), unit.stage
+            text = await self.llm.complete(task_kind=kind, system=entigraph.SYSTEM, user=prompt,
+                                           max_tokens=settings.SYNTH_MAX_OUTPUT_TOKENS, model=run.model)
+        except llm.LLMError as e:
+            if "empty reply" in str(e):  # the gateway's message for an empty completion, after its repair try
+                return _Outcome(unit, dropped="empty", launched_call=True)
+            return _Outcome(unit, status=SynthesisUnit.Status.FAILED, error=str(e), launched_call=True)
+        truncated = text.rstrip().endswith(TRUNCATED_MARK)
+        return _Outcome(unit, text=text.strip(), kind=out_kind, truncated=truncated, launched_call=True)
+
+    def _perform_extractive(self, unit: _Unit) -> _Outcome:
+        doc = self.documents[unit.document_id]
+        if unit.stage == entigraph.ENTITIES:
+            return _Outcome(unit, doc_entities=entigraph.extract_entities(doc.text, limit=self.run.max_entities))
+        passage = entigraph.extractive_passage(doc.text, unit.entities)
+        return _Outcome(unit, text=passage, kind=SyntheticDocument.Kind.EXTRACTIVE, dropped="" if passage else "empty")
+
+    def _judge(self, outcome: _Outcome) -> _Outcome:
+        """Drop empty, refused, truncated and duplicate texts; count kept tokens for the budget."""
+        if outcome.status != SynthesisUnit.Status.DONE or outcome.dropped or not outcome.kind:
+            return outcome
+        outcome.dropped = entigraph.drop_reason(outcome.text, truncated=outcome.truncated)
+        if not outcome.dropped:
+            digest = content_hash(outcome.text)
+            if digest in self.seen_hashes:
+                outcome.dropped = "duplicate"
+            else:
+                self.seen_hashes.add(digest)
+                self.budget.tokens += count_tokens(outcome.text)
+        return outcome
+
+    # --- writing ----------------------------------------------------------------------
+
+    def _cancel_requested(self) -> bool:
+        owned = SynthesisRun.objects.filter(pk=self.run.pk, runner_token=self.token).update(heartbeat_at=timezone.now())
+        if not owned:
+            raise Superseded
+        return SynthesisRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
+
+    def _flush(self, outcomes: list[_Outcome]) -> None:
+        if not outcomes:
+            return
+        now = timezone.now()
+        units, texts, docs = [], [], []
+        counts = {"calls": 0, "synthetic_documents": 0, "synthetic_tokens": 0, "dropped_empty": 0,
+                  "dropped_refused": 0, "dropped_truncated": 0, "dropped_duplicate": 0}
+        for o in outcomes:
+            u = o.unit
+            units.append(SynthesisUnit(pk=u.id, status=o.status, attempts=u.attempts + 1, error=o.error[:2000],
+                                       dropped=o.dropped, finished_at=now))
+            counts["calls"] += int(o.launched_call)
+            if o.dropped:
+                counts[f"dropped_{o.dropped}"] += 1
+            elif o.status == SynthesisUnit.Status.DONE and o.kind:
+                tokens = count_tokens(o.text)
+                texts.append(SyntheticDocument(run_id=self.run.pk, source_id=u.document_id, unit_id=u.id, kind=o.kind,
+                                               entities=list(u.entities), text=o.text, tokens=tokens,
+                                               content_hash=content_hash(o.text)))
+                counts["synthetic_documents"] += 1
+                counts["synthetic_tokens"] += tokens
+            if o.doc_entities is not None:
+                doc = self.documents[u.document_id]
+                doc.entities, doc.summary = o.doc_entities, o.doc_summary
+                docs.append(doc)
+        with transaction.atomic():
+            # The row lock orders this write against a takeover: after a resume has claimed the
+            # run, an old runner can no longer write anything.
+            if not SynthesisRun.objects.select_for_update().filter(pk=self.run.pk, runner_token=self.token).exists():
+                raise Superseded
+            SyntheticDocument.objects.bulk_create(texts)
+            SynthesisUnit.objects.bulk_update(units, ["status", "attempts", "error", "dropped", "finished_at"], batch_size=500)
+            if docs:
+                CorpusDocument.objects.bulk_update(docs, ["entities", "summary"])
+            SynthesisRun.objects.filter(pk=self.run.pk).update(
+                heartbeat_at=now, **{name: F(name) + n for name, n in counts.items() if n}
+            )

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from synth import views
+
+app_name = "synth"
+urlpatterns = [
+    path("topics/", views.topic_list, name="topics"),
+    path("topics/<int:pk>/", views.topic_detail, name="topic"),
+    path("runs/<int:pk>/", views.run_detail, name="run"),
+    path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
+    path("runs/<int:pk>/resume/", views.run_resume, name="run_resume"),
+    path("runs/<int:pk>/corpus.jsonl", views.run_export, name="run_export"),
+]

@@ -1,0 +1,82 @@
+"""The lab pages: topics (public) and synthesis runs (staff)."""
+
+from __future__ import annotations
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from synth import runner, runs
+from synth.corpus import topic_documents
+from synth.export import export_filename, iter_jsonl
+from synth.models import SynthesisRun, Topic
+
+
+def topic_list(request: HttpRequest) -> HttpResponse:
+    topics = Topic.objects.annotate(run_count=Count("runs"))
+    return render(request, "synth/topic_list.html", {"topics": topics})
+
+
+def topic_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    topic = get_object_or_404(Topic, pk=pk)
+    documents = topic_documents(topic)
+    topic_runs = topic.runs.all()[:20] if request.user.is_staff else []
+    return render(request, "synth/topic.html", {
+        "topic": topic, "documents": documents, "total_tokens": sum(d.tokens for d in documents), "runs": topic_runs,
+    })
+
+
+def _run_context(run: SynthesisRun) -> dict:
+    return {
+        "run": run,
+        "stages": runs.stage_progress(run),
+        "entities": runs.entity_count(run),
+        "requests": runner.llm_requests(run),
+        "errors": runs.recent_errors(run),
+        "by_kind": runs.tokens_by_kind(run),
+        "by_source": runs.tokens_by_source(run),
+        "can_cancel": runs.can_cancel(run),
+        "can_resume": runs.can_resume(run),
+        "stalled": runs.is_stalled(run),
+    }
+
+
+@staff_member_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(SynthesisRun.objects.select_related("topic"), pk=pk)
+    # HTMX polls for the progress block only; a plain GET, no JS, gets the whole page.
+    template = "synth/_run_progress.html" if request.htmx else "synth/run.html"
+    return render(request, template, _run_context(run))
+
+
+@staff_member_required
+@require_POST
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(SynthesisRun, pk=pk)
+    runs.cancel_run(run)
+    return _back_to_run(request, run)
+
+
+@staff_member_required
+@require_POST
+def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(SynthesisRun, pk=pk)
+    runs.resume_run(run)
+    return _back_to_run(request, run)
+
+
+def _back_to_run(request: HttpRequest, run: SynthesisRun) -> HttpResponse:
+    if request.htmx:  # the buttons live in the progress block: send it back, polling again if the run is active
+        run.refresh_from_db()
+        return render(request, "synth/_run_progress.html", _run_context(run))
+    return redirect("synth:run", pk=run.pk)
+
+
+@staff_member_required
+def run_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    run = get_object_or_404(SynthesisRun, pk=pk)
+    response = StreamingHttpResponse(iter_jsonl(run), content_type="application/jsonl; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{export_filename(run)}"'
+    return response

@@ -1,0 +1,170 @@
+"""Sending is exactly once: interrupted sends, a killed worker, two senders, retries."""
+
+import datetime as dt
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from digest import sending, tasks
+from digest.models import Delivery, Subscriber
+
+from .conftest import make_subscriber
+
+
+def _subscribers(n: int) -> list[Subscriber]:
+    return [make_subscriber(f"reader{i:02d}@example.org", lang=("ko", "zh", "en")[i % 3]) for i in range(n)]
+
+
+def _statuses(issue) -> dict[str, int]:
+    return {k: v for k, v in sending.delivery_counts(issue).items() if v}
+
+
+@pytest.mark.django_db
+def test_send_cut_off_midway_then_restarted_delivers_each_subscriber_once(smtp_server, published_issue):
+    people = _subscribers(12)
+    smtp_server.drop_after = 5  # the server drops the connection from the 6th message on
+
+    first = sending.send_issue(published_issue)
+    assert (first.sent, first.retrying) == (5, 1)
+    assert first.stopped  # it stopped instead of hammering a server that went away
+    assert _statuses(published_issue) == {"sent": 5, "queued": 7}
+    assert first.retry_at > timezone.now() + dt.timedelta(seconds=50)  # backoff before trying again
+
+    smtp_server.heal()
+    call_command("send_issue", "2024-01-29")  # the restart: six due rows go out, the failed one waits
+    assert _statuses(published_issue) == {"sent": 11, "queued": 1}
+    later = timezone.now() + dt.timedelta(hours=1)
+    sending.send_due(published_issue, now=later)
+
+    assert smtp_server.counts() == {p.email: 1 for p in people}
+    assert _statuses(published_issue) == {"sent": 12}
+
+
+@pytest.mark.django_db
+def test_second_send_command_mails_no_one_twice(smtp_server, published_issue, ko_subscriber, zh_subscriber, capsys):
+    call_command("send_issue", "2024-01-29")
+    call_command("send_issue", "2024-01-29")
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].endswith("0 queued, 0 sent, 0 skipped, 0 to retry, 0 failed")
+    assert smtp_server.counts() == {ko_subscriber.email: 1, zh_subscriber.email: 1}
+
+
+@pytest.mark.django_db
+def test_subscriber_confirmed_after_a_send_gets_the_issue_on_the_next_run(smtp_server, published_issue, ko_subscriber):
+    sending.send_issue(published_issue)
+    late = make_subscriber("late@example.org")
+    report = sending.send_issue(published_issue)
+    assert (report.enqueued, report.sent) == (1, 1)
+    assert smtp_server.counts() == {ko_subscriber.email: 1, late.email: 1}
+
+
+def test_two_senders_at_once_never_send_the_same_row(transactional_db, smtp_server, published_issue):
+    people = _subscribers(30)
+    sending.enqueue_issue(published_issue)
+    reports = []
+
+    def run():
+        try:
+            reports.append(sending.send_due(published_issue))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.sent for r in reports) == 30
+    assert smtp_server.counts() == {p.email: 1 for p in people}
+
+
+def test_worker_killed_midway_then_restarted_delivers_each_subscriber_once(smtp_env, published_issue, settings, celery_worker_process):
+    smtp_server = smtp_env
+    people = _subscribers(6)
+    smtp_server.hold_after = 3  # the 4th message stalls in the SMTP conversation
+
+    tasks.send_issue.delay(published_issue.pk)
+    assert smtp_server.holding.wait(timeout=60), "the worker never reached the 4th message"
+    celery_worker_process.kill()  # SIGKILL, as the OOM killer would
+    smtp_server.heal()
+
+    assert sum(smtp_server.counts().values()) == 3
+    assert _statuses(published_issue) == {"sent": 3, "sending": 1, "queued": 2}
+
+    settings.DIGEST_SENDING_STALE_AFTER = 0  # as if the stale time had passed (the beat task's job)
+    call_command("send_issue", "2024-01-29", "--requeue-stale")
+    assert smtp_server.counts() == {p.email: 1 for p in people}
+    assert _statuses(published_issue) == {"sent": 6}
+
+
+@pytest.mark.django_db
+def test_temporary_error_is_retried_after_a_backoff(smtp_server, published_issue, ko_subscriber, en_subscriber):
+    smtp_server.refuse_once[ko_subscriber.email] = "451 4.7.1 greylisted, try again later"
+    report = sending.send_issue(published_issue)
+    assert (report.sent, report.retrying, report.stopped) == (1, 1, "")
+    row = Delivery.objects.get(subscriber=ko_subscriber)
+    assert (row.status, row.attempts) == ("queued", 1)
+    assert "451" in row.last_error
+    assert row.next_attempt_at >= row.claimed_at + dt.timedelta(seconds=60)
+
+    assert sending.send_due(published_issue).sent == 0  # not before its time
+    assert sending.send_due(published_issue, now=row.next_attempt_at).sent == 1
+    assert smtp_server.counts() == {ko_subscriber.email: 1, en_subscriber.email: 1}
+    ko_subscriber.refresh_from_db()
+    assert ko_subscriber.status == "confirmed"
+
+
+@pytest.mark.django_db
+def test_backoff_doubles_and_gives_up_after_max_attempts(smtp_server, published_issue, ko_subscriber, settings):
+    settings.DIGEST_MAX_ATTEMPTS = 3
+    smtp_server.refuse[ko_subscriber.email] = "452 4.2.2 mailbox full"
+    sending.send_issue(published_issue)
+    waits = []
+    for _ in range(2):
+        row = Delivery.objects.get(subscriber=ko_subscriber)
+        waits.append(row.next_attempt_at - row.claimed_at)
+        sending.send_due(published_issue, now=row.next_attempt_at)
+    row = Delivery.objects.get(subscriber=ko_subscriber)
+    assert (row.status, row.attempts) == ("failed", 3)
+    assert waits[1] >= 2 * waits[0] - dt.timedelta(seconds=1)
+    ko_subscriber.refresh_from_db()
+    assert ko_subscriber.status == "confirmed"  # a full mailbox is not a bad address
+
+
+@pytest.mark.django_db
+def test_permanent_error_marks_the_address(smtp_server, published_issue, ko_subscriber, en_subscriber):
+    smtp_server.refuse[ko_subscriber.email] = "550 5.1.1 no such user"
+    report = sending.send_issue(published_issue)
+    assert (report.sent, report.failed) == (1, 1)
+    ko_subscriber.refresh_from_db()
+    assert ko_subscriber.status == Subscriber.Status.BOUNCED
+    assert "550" in ko_subscriber.bounce_reason
+    assert Delivery.objects.get(subscriber=ko_subscriber).status == Delivery.Status.FAILED
+    # The next issue's send leaves the address alone.
+    assert sending.send_issue(published_issue).sent == 0
+    assert smtp_server.counts() == {en_subscriber.email: 1}
+
+
+@pytest.mark.django_db
+def test_requeue_stale_takes_only_old_claims(published_issue, ko_subscriber, zh_subscriber):
+    sending.enqueue_issue(published_issue)
+    old = timezone.now() - dt.timedelta(hours=1)
+    Delivery.objects.filter(subscriber=ko_subscriber).update(status="sending", claimed_at=old, attempts=1)
+    Delivery.objects.filter(subscriber=zh_subscriber).update(status="sending", claimed_at=timezone.now(), attempts=1)
+    assert sending.requeue_stale() == 1
+    assert Delivery.objects.get(subscriber=ko_subscriber).status == "queued"
+    assert Delivery.objects.get(subscriber=zh_subscriber).status == "sending"  # a live sender still has it
+
+
+@pytest.mark.django_db
+def test_unsubscribed_after_enqueue_is_skipped(smtp_server, published_issue, ko_subscriber, en_subscriber):
+    from digest import subscriptions
+
+    sending.enqueue_issue(published_issue)
+    subscriptions.unsubscribe(ko_subscriber)
+    report = sending.send_due(published_issue)
+    assert (report.sent, report.skipped) == (1, 1)
+    assert smtp_server.counts() == {en_subscriber.email: 1}

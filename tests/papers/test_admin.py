@@ -1,0 +1,98 @@
+"""The Django admin: every model of the knowledge base and the digest is there for editors,
+behind a login; pipeline records are read-only."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.urls import reverse
+
+from digest.models import Issue
+from papers.models import Commentary, Embedding, EnrichmentStep, LLMCall, Paper, PaperVersion
+
+pytestmark = pytest.mark.django_db
+
+APPS = ["papers", "digest"]
+
+
+def _models():
+    return [m for app in APPS for m in apps.get_app_config(app).get_models() if not m._meta.auto_created]
+
+
+def _changelist(model) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+
+
+@pytest.fixture
+def corpus(imported_seeds):
+    """The seed corpus plus one row of each pipeline model the import does not write."""
+    paper = Paper.objects.get(arxiv_id="2402.00838")
+    PaperVersion.objects.create(paper=paper, version=1, updated=dt.date(2024, 2, 1), title=paper.title)
+    EnrichmentStep.objects.create(paper=paper, step="summarize", lang="zh", status=EnrichmentStep.Status.FAILED, error="429")
+    LLMCall.objects.create(task_kind="summarize", model="qwen2.5-7b", prompt_hash="ab" * 32, prompt_tokens=900,
+                           completion_tokens=120, latency_ms=850, cost_usd="0.000420", response="...")
+    text = paper.texts.get(lang="en", kind="title")
+    Embedding.objects.create(paper=paper, text=text, lang="en", kind="title", model="e5-small", dim=384,
+                             content_hash="cd" * 32, vector=[1.0] + [0.0] * 383)
+    return paper
+
+
+@pytest.fixture
+def editor_client(client, editor):
+    client.force_login(editor)
+    return client
+
+
+def test_every_model_has_an_admin():
+    missing = [m.__name__ for m in _models() if not admin.site.is_registered(m)]
+    assert missing == []
+
+
+@pytest.mark.parametrize("url", ["/admin/", "/admin/papers/paper/", "/admin/digest/issue/"])
+def test_anonymous_is_sent_to_the_login_page(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_every_changelist_loads_for_an_editor(editor_client, corpus):
+    with_rows = []
+    for model in _models():
+        response = editor_client.get(_changelist(model))
+        assert response.status_code == 200, model.__name__
+        if model.objects.exists():
+            assert 'id="result_list"' in response.content.decode(), model.__name__
+            with_rows.append(model._meta.label)
+    # The seed corpus plus the fixture's rows fill every knowledge-base and issue model.
+    assert {f"papers.{m.__name__}" for m in _models() if m._meta.app_label == "papers"} <= set(with_rows)
+    assert {"digest.Issue", "digest.IssueEditorial", "digest.IssueEntry"} <= set(with_rows)
+
+
+def test_changelist_search_finds_a_paper_by_its_korean_text(editor_client, corpus):
+    html = editor_client.get(_changelist(Paper), {"q": "언어 모델 과학"}).content.decode()
+    assert "OLMo: Accelerating the Science of Language Models" in html
+    assert "SliceGPT" not in html
+
+
+def test_change_pages_show_their_inlines(editor_client, corpus):
+    html = editor_client.get(reverse("admin:papers_paper_change", args=[corpus.pk])).content.decode()
+    assert "OLMo: 언어 모델 과학의 가속화" in html  # a text inline
+    assert "https://arxiv.org/abs/2402.00838" in html  # a link inline
+    issue = Issue.objects.get(week_start=dt.date(2024, 1, 29))
+    html = editor_client.get(reverse("admin:digest_issue_change", args=[issue.pk])).content.decode()
+    assert "DAIR.AI" in html and "entries-TOTAL_FORMS" in html
+    commentary = Commentary.objects.get(author="53AI")
+    assert editor_client.get(reverse("admin:papers_commentary_change", args=[commentary.pk])).status_code == 200
+
+
+def test_llm_calls_can_be_viewed_but_not_added_or_changed(editor_client, corpus):
+    call = LLMCall.objects.get()
+    change_url = reverse("admin:papers_llmcall_change", args=[call.pk])
+    html = editor_client.get(change_url).content.decode()
+    assert "qwen2.5-7b" in html and 'name="_save"' not in html
+    assert editor_client.get(reverse("admin:papers_llmcall_add")).status_code == 403
+    assert editor_client.post(change_url, {"model": "changed"}).status_code == 403
+    assert LLMCall.objects.get().model == "qwen2.5-7b"
