@@ -62,8 +62,9 @@ _base = type(admin.site._registry[Issue]) if admin.site.is_registered(Issue) els
 
 
 class IssueAdmin(_base):
-    actions = [*(_base.actions or ()), "publish_and_send", "resume_sending", "send_test_copy"]
+    actions = [*(_base.actions or ()), "publish_and_send", "publish_only", "resume_sending", "send_test_copy"]
     list_display = (*(_base.list_display if _base.list_display != ("__str__",) else ("__str__", "status")), "delivery_progress")
+    readonly_fields = (*_base.readonly_fields, "delivery_progress")
 
     @admin.display(description=_("deliveries"))
     def delivery_progress(self, issue: Issue) -> str:
@@ -87,6 +88,13 @@ class IssueAdmin(_base):
             ngettext("%d issue published; sending has started (see the deliveries column).",
                      "%d issues published; sending has started (see the deliveries column).", n) % n,
         )
+
+    @admin.action(description=_("Publish without sending (the Monday beat mails it)"), permissions=["change"])
+    def publish_only(self, request, queryset: QuerySet[Issue]) -> None:
+        for issue in queryset:
+            issues.publish_issue(issue)
+        n = queryset.count()
+        self.message_user(request, ngettext("%d issue published.", "%d issues published.", n) % n)
 
     @admin.action(description=_("Resume sending (published issues: new subscribers and retries)"), permissions=["change"])
     def resume_sending(self, request, queryset: QuerySet[Issue]) -> None:

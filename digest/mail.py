@@ -83,6 +83,9 @@ def close_quietly(connection) -> None:
 def send(message: EmailMultiAlternatives, *, connection) -> None:
     """Send one message, raising MailError on failure."""
     try:
+        # Opened here rather than by send_messages, which would close it again after each
+        # message; after a lost connection this reconnects once for the next message.
+        connection.open()
         sent = connection.send_messages([message])
     except smtplib.SMTPRecipientsRefused as e:
         code, reply = next(iter(e.recipients.values()))

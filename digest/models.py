@@ -92,6 +92,8 @@ class Subscriber(models.Model):
     created_at = models.DateTimeField(_("subscribed at"), auto_now_add=True)
     confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
     unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
+    # digest.subscriptions.subscribe: at most one confirmation mail per address in a while.
+    confirmation_sent_at = models.DateTimeField(_("confirmation mail sent at"), null=True, blank=True)
     bounce_reason = models.TextField(_("bounce reason"), blank=True)
 
     class Meta:

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import connection as db_connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
@@ -97,10 +98,22 @@ def send_due(issue: Issue, *, now: dt.datetime | None = None) -> SendReport:
     return report
 
 
+def _claim(delivery: Delivery) -> bool:
+    with transaction.atomic():
+        if db_connection.vendor == "postgresql":
+            # The claim needs to be visible to other senders at once, not on disk at once:
+            # should PostgreSQL crash before flushing it, the row is back to 'queued', which is
+            # where requeue_stale would have put it anyway. The 'sent' mark stays synchronous.
+            # Saves one fsync per message (bench/digest.py).
+            with db_connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        return bool(Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.QUEUED).update(
+            status=Delivery.Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1
+        ))
+
+
 def _send_one(delivery: Delivery, *, renderer: mail.IssueMail, connection, report: SendReport) -> None:
-    claimed = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.QUEUED).update(
-        status=Delivery.Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1
-    )
+    claimed = _claim(delivery)
     if not claimed:
         return  # another sender has it, or it changed since we read it
     attempts = delivery.attempts + 1

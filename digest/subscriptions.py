@@ -3,6 +3,7 @@ signed links (django.core.signing), one salt per purpose so a link does only its
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from papers.models import Tag
 CONFIRM_SALT = "digest.subscriptions.confirm"
 PREFERENCES_SALT = "digest.subscriptions.preferences"
 UNSUBSCRIBE_SALT = "digest.subscriptions.unsubscribe"
+CONFIRMATION_INTERVAL = dt.timedelta(minutes=10)
 
 
 class BadLink(Exception):
@@ -88,6 +90,7 @@ def subscriber_for_unsubscribe(token: str) -> Subscriber:
 class SubscribeResult:
     subscriber: Subscriber
     already_confirmed: bool
+    mailed: bool  # False when a confirmation mail went to this address moments ago
 
 
 def subscribe(*, email: str, lang: str, tags: list[Tag] | None = None) -> SubscribeResult:
@@ -96,9 +99,11 @@ def subscribe(*, email: str, lang: str, tags: list[Tag] | None = None) -> Subscr
     Nothing is mailed until the address's owner confirms. A confirmed address keeps its
     preferences (anyone can type anyone's address here); it gets a mail with its
     preferences link instead. The caller shows the same page either way, so the form tells
-    no one who is subscribed."""
+    no one who is subscribed, and one address gets at most one such mail per
+    CONFIRMATION_INTERVAL, so the form cannot flood anyone's inbox."""
     from digest import mail  # mail imports this module for the links it writes
 
+    now = timezone.now()
     with transaction.atomic():
         subscriber, _ = Subscriber.objects.select_for_update().get_or_create(
             email=normalize_email(email), defaults={"lang": lang}
@@ -109,9 +114,19 @@ def subscribe(*, email: str, lang: str, tags: list[Tag] | None = None) -> Subscr
             subscriber.status = Subscriber.Status.PENDING
             subscriber.save(update_fields=["lang", "status"])
             subscriber.tags.set(tags or [])
-    # Mailed after the commit, so the link never points at a row that was rolled back.
-    mail.send_confirmation(subscriber, already_confirmed=already)
-    return SubscribeResult(subscriber=subscriber, already_confirmed=already)
+        last = subscriber.confirmation_sent_at
+        due = last is None or last <= now - CONFIRMATION_INTERVAL
+        if due:
+            subscriber.confirmation_sent_at = now
+            subscriber.save(update_fields=["confirmation_sent_at"])
+    if due:
+        # Mailed after the commit, so the link never points at a row that was rolled back.
+        try:
+            mail.send_confirmation(subscriber, already_confirmed=already)
+        except mail.MailError:
+            Subscriber.objects.filter(pk=subscriber.pk).update(confirmation_sent_at=last)  # let them try again
+            raise
+    return SubscribeResult(subscriber=subscriber, already_confirmed=already, mailed=due)
 
 
 def confirm(subscriber: Subscriber) -> Subscriber:

@@ -1,7 +1,7 @@
 """Admin for the pipeline's records: LLM calls with totals per day and per task kind, the
 state of each paper's enrichment steps, and the "re-run enrichment" action for papers.
 
-papers/admin.py imports this module; the action and the inline are added to PaperAdmin there.
+papers/admin.py imports this module and adds the action and the inline to PaperAdmin.
 """
 
 from django.contrib import admin
@@ -33,6 +33,7 @@ def usage_totals(queryset, *, days: int = 31) -> dict:
     }
 
 
+@admin.register(LLMCall)
 class LLMCallAdmin(admin.ModelAdmin):
     list_display = ["created_at", "task_kind", "model", "ok", "cache_hit", "prompt_tokens", "completion_tokens",
                     "latency_ms", "cost_usd"]
@@ -53,11 +54,6 @@ class LLMCallAdmin(admin.ModelAdmin):
         if cl is not None:  # the totals follow the filters and the search of the list
             response.context_data["totals"] = usage_totals(cl.queryset.order_by())
         return response
-
-
-if admin.site.is_registered(LLMCall):
-    admin.site.unregister(LLMCall)  # this admin, with totals, replaces a plain list
-admin.site.register(LLMCall, LLMCallAdmin)
 
 
 class EnrichmentStepInline(admin.TabularInline):

@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 RRF_K = 60  # the usual RRF constant: a paper's weight falls slowly with its rank in each list
 CANDIDATES = 50  # papers taken from each list before fusion
 VECTOR_ROWS = 200  # nearest Embedding rows read to find CANDIDATES papers (a paper has up to ~10 texts)
+# Commentary is weaker evidence than a paper's own texts, and a long essay, averaged over many
+# windows, sits near every query in its language (the seed corpus' one Chinese text is such an
+# essay: without this, every Chinese query ranked its paper first). Added to cosine distance.
+COMMENTARY_PENALTY = 0.05
 TRIGRAM_THRESHOLD = 0.3  # pg_trgm word similarity; Korean particles (데이터로/데이터를) keep it well below 1
 MAX_TERMS = 32  # words of a query used for full-text search and highlighting
 SNIPPET_CHARS = 240
@@ -222,10 +226,11 @@ def _nearest_papers(vector: np.ndarray, *, lang: str, scope: QuerySet | None) ->
         rows = rows.filter(lang=lang)
     if scope is not None:
         rows = rows.filter(paper_id__in=scope)
-    rows = rows.annotate(distance=CosineDistance("vector", vector)).order_by("distance").values_list("paper_id", "distance")
+    rows = rows.annotate(distance=CosineDistance("vector", vector)).order_by("distance").values_list("paper_id", "kind", "distance")
     nearest: dict[int, float] = {}
     # relaxed_order iterative scans may return rows slightly out of order: keep each paper's minimum.
-    for paper_id, distance in rows[:VECTOR_ROWS]:
+    for paper_id, kind, distance in rows[:VECTOR_ROWS]:
+        distance += COMMENTARY_PENALTY if kind == "commentary" else 0.0
         nearest[paper_id] = min(distance, nearest.get(paper_id, 2.0))
     return sorted(nearest, key=lambda pid: (nearest[pid], pid))[:CANDIDATES]
 
@@ -274,6 +279,11 @@ def _fulltext_papers(q: str, *, scope: QuerySet | None) -> list[int]:
 
 
 def _trigram_papers(q: str, *, lang: str, scope: QuerySet | None) -> list[int]:
+    # Only the query's Korean and Chinese words: English words inside ko/zh texts (RAG,
+    # Retriever) would otherwise outrank the English texts that full-text search finds.
+    q = " ".join(word for word in _WORD.findall(q) if _CJK.search(word))
+    if not q:
+        return []
     langs = [lang] if lang else list(CJK_LANGS)
     text_scope, text_params = _scope_sql(scope, "t.paper_id")
     note_scope, note_params = _scope_sql(scope, "cp.paper_id")
@@ -320,23 +330,23 @@ def _title(paper: Paper, reader_lang: str) -> tuple[str, str]:
 
 def _hits(ids, *, scores, matched, q, lang, reader_lang) -> list[SearchHit]:
     papers = _papers_for_display(ids)
-    pattern = highlight_pattern(q)
+    terms = highlight_terms(q)
     hits = []
     for paper_id in ids:
         paper = papers[paper_id]
         title, title_lang = _title(paper, reader_lang)
-        body, body_lang = _snippet_source(paper, pattern, lang=lang, reader_lang=reader_lang)
+        body, body_lang = _snippet_source(paper, terms, lang=lang, reader_lang=reader_lang)
         hits.append(SearchHit(
             paper=paper, title=title, title_lang=title_lang,
-            snippet=highlight(body, pattern), snippet_lang=body_lang,
+            snippet=highlight(body, terms), snippet_lang=body_lang,
             tags=sorted(paper.tags.all(), key=lambda t: t.slug), date=paper.day,
             score=scores[paper_id], matched_by=tuple(sorted(matched[paper_id])),
         ))
     return hits
 
 
-def _snippet_source(paper: Paper, pattern: re.Pattern | None, *, lang: str, reader_lang: str) -> tuple[str, str]:
-    """The text to quote: the one with most matched words; on a tie, the reader's language
+def _snippet_source(paper: Paper, terms: list[re.Pattern], *, lang: str, reader_lang: str) -> tuple[str, str]:
+    """The text to quote: the one matching most query words; on a tie, the reader's language
     first, a summary before an abstract before commentary."""
     kinds = {PaperText.Kind.SUMMARY: 0, PaperText.Kind.ABSTRACT: 1}
     candidates = [(t.body, t.lang, kinds[t.kind]) for t in paper.texts.all() if t.kind in kinds]
@@ -348,38 +358,40 @@ def _snippet_source(paper: Paper, pattern: re.Pattern | None, *, lang: str, read
 
     def preference(candidate):
         body, code, kind = candidate
-        hits = len({m.group(0).casefold() for m in pattern.finditer(body)}) if pattern else 0
-        return (-hits, code != reader_lang, code != "en", kind)
+        matched = sum(1 for term in terms if term.search(body))
+        return (-matched, code != reader_lang, code != "en", kind)
 
     body, code, _ = min(candidates, key=preference)
     return body, code
 
 
-def highlight_pattern(q: str) -> re.Pattern | None:
-    """What to mark in a snippet: Latin-script words from their start (with a crude stem, so
-    "pretraining" marks "pretrained"), and for Korean and Chinese every two-character piece of
-    a word, since particles and compounds glue onto words (데이터로 / 데이터를)."""
-    parts = set()
+def highlight_terms(q: str) -> list[re.Pattern]:
+    """One pattern per query word, for marking it in a snippet. Latin-script words match from
+    a word's start, with a crude stem ("pretraining" marks "pretrained"); Korean and Chinese
+    words also match by every two-character piece, since particles and compounds glue onto
+    words (데이터로 / 데이터를). Each pattern is a lookahead, so overlapping pieces all match."""
+    patterns = []
     for term in _terms(q):
         if _CJK.search(term):
-            parts.add(re.escape(term))
-            parts.update(re.escape(term[i:i + 2]) for i in range(len(term) - 1))
+            pieces = {term} | {term[i:i + 2] for i in range(len(term) - 1)}
+            alternatives = "|".join(re.escape(p) for p in sorted(pieces, key=len, reverse=True))
         elif len(term) >= 2:
             stem = term[: max(4, len(term) - 3)] if len(term) > 5 else term
-            parts.add(rf"(?<!\w){re.escape(stem)}\w*")
-    if not parts:
-        return None
-    return re.compile("|".join(sorted(parts, key=len, reverse=True)), re.IGNORECASE)
+            alternatives = rf"(?<!\w){re.escape(stem)}\w*"
+        else:
+            continue
+        patterns.append(re.compile(f"(?=({alternatives}))", re.IGNORECASE))
+    return patterns
 
 
-def highlight(text: str, pattern: re.Pattern | None, *, width: int = SNIPPET_CHARS) -> SafeString:
+def highlight(text: str, terms: list[re.Pattern], *, width: int = SNIPPET_CHARS) -> SafeString:
     """A window of `text` around its densest matches, escaped, with <mark> around matches."""
     text = " ".join(text.split())
-    spans = _merged(m.span() for m in pattern.finditer(text)) if pattern else []
+    spans = _merged(m.span(1) for term in terms for m in term.finditer(text))
     start = 0
     if spans:
         # The match whose window holds the most matches, starting a little before it.
-        anchor = max(spans, key=lambda s: sum(1 for o in spans if s[0] <= o[0] < s[0] + width))[0]
+        anchor = max(spans, key=lambda s: sum(1 for o in spans if s[0] <= o[0] < s[0] + width * 3 // 4))[0]
         start = max(0, anchor - width // 4)
         if start and not _CJK.search(text[start]):
             space = text.find(" ", start, anchor)

@@ -24,9 +24,10 @@ log = logging.getLogger(__name__)
 
 
 def enrichment_chain(paper_id: int):
-    steps = [summarize_paper.si(paper_id)]
-    steps += [translate_paper.si(paper_id, lang) for lang in enrich.target_languages()]
-    steps += [tag_paper.si(paper_id), embed_paper.si(paper_id)]
+    # LLM steps go to the `llm` queue, whose workers can scale up to the provider's rate limit.
+    steps = [summarize_paper.si(paper_id).set(queue="llm")]
+    steps += [translate_paper.si(paper_id, lang).set(queue="llm") for lang in enrich.target_languages()]
+    steps += [tag_paper.si(paper_id).set(queue="llm"), embed_paper.si(paper_id)]
     return chain(*steps)
 
 
@@ -48,35 +49,44 @@ def fetch_new_arxiv(query: str = "") -> str:
     return report.line()
 
 
-@shared_task(bind=True, acks_late=True, queue="llm")
+@shared_task(bind=True, acks_late=True)
 def summarize_paper(self, paper_id: int) -> None:
     _run_step(self, paper_id, "summarize")
 
 
-@shared_task(bind=True, acks_late=True, queue="llm")
+@shared_task(bind=True, acks_late=True)
 def translate_paper(self, paper_id: int, lang: str) -> None:
     _run_step(self, paper_id, "translate", lang)
 
 
-@shared_task(bind=True, acks_late=True, queue="llm")
+@shared_task(bind=True, acks_late=True)
 def tag_paper(self, paper_id: int) -> None:
     _run_step(self, paper_id, "tag")
 
 
-@shared_task(acks_late=True)
-def embed_paper(paper_id: int) -> None:
-    """The search issue's papers.tasks_embed.embed_paper, once that module exists."""
+@shared_task(bind=True, acks_late=True)
+def embed_paper(self, paper_id: int) -> None:
+    """The search issue's papers.tasks_embed.embed_paper, run here so the step's state is recorded."""
     if not Paper.objects.filter(pk=paper_id).exists():
         return
     if importlib.util.find_spec("papers.tasks_embed") is None:
         enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.SKIPPED, "search is not installed yet")
         return
     from papers import tasks_embed  # lazily: it loads the embedding model
+    from papers.embeddings import EmbeddingError
 
     enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.RUNNING)
     try:
-        tasks_embed.embed_paper(paper_id)
-    except Exception as e:
+        tasks_embed.embed_paper(paper_id)  # the task's body, in this task
+    except EmbeddingError as e:
+        retries = self.request.retries
+        if e.retryable and retries < settings.ENRICH_MAX_RETRIES:
+            countdown = settings.ENRICH_RETRY_DELAY * 2**retries
+            enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.PENDING, f"retry {retries + 1} in {countdown:.0f} s: {e}")
+            raise self.retry(exc=e, countdown=countdown, max_retries=settings.ENRICH_MAX_RETRIES) from None
+        enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.FAILED, str(e))
+        raise
+    except Exception as e:  # recorded so the page does not show "running" for ever, then raised
         enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.FAILED, f"{type(e).__name__}: {e}")
         raise
     enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.DONE)

@@ -226,3 +226,124 @@ class SyntheticDocument(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {' / '.join(self.entities)} ({self.tokens} tokens)"
+
+
+# --- continued pretraining (issue 6): training runs and the evaluation question set -------
+
+
+class TrainingRun(models.Model):
+    """Continued pretraining of a base model on the synthetic texts of one topic's runs.
+
+    The hyperparameters default to the paper's recipe and have TrainConfig's names
+    (synth.training.config_for maps them); the rest is state written by the worker."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        CANCELLED = "cancelled", _("cancelled")
+        FAILED = "failed", _("failed")
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="training_runs", verbose_name=_("topic"))
+    synthesis_runs = models.ManyToManyField(SynthesisRun, related_name="training_runs", verbose_name=_("synthesis runs"))
+    base_model = models.CharField(
+        _("base model"), max_length=500, blank=True,
+        help_text=_("A Hugging Face model id or a local path; empty: the tiny built-in model (random init)."),
+    )
+    base_label = models.CharField(_("model loaded"), max_length=300, blank=True)
+
+    # Hyperparameters (the paper's recipe; editable while the run is queued)
+    lr = models.FloatField(_("learning rate"), default=5e-6)
+    min_lr = models.FloatField(_("final learning rate"), default=0.0)
+    warmup_ratio = models.FloatField(_("warm-up share of steps"), default=0.05)
+    weight_decay = models.FloatField(_("weight decay"), default=0.01)
+    epochs = models.FloatField(_("epochs"), default=2.0)
+    step_limit = models.PositiveIntegerField(_("step limit"), default=0, help_text=_("0: from the epochs."))
+    batch_size = models.PositiveIntegerField(_("sequences per step"), default=16)
+    micro_batch_size = models.PositiveIntegerField(_("sequences per forward pass"), default=4)
+    seq_len = models.PositiveIntegerField(_("sequence length"), default=2048)
+    replay_ratio = models.FloatField(_("replay share"), default=0.1)
+    replay_path = models.CharField(_("replay corpus"), max_length=500, blank=True, help_text=_("A local .txt or .jsonl file."))
+    raw_ratio = models.FloatField(_("raw document share"), default=0.0)
+    checkpoint_every = models.PositiveIntegerField(_("checkpoint every (steps)"), default=100)
+    seed = models.PositiveIntegerField(_("seed"), default=1337)
+
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    device = models.CharField(max_length=120, blank=True)
+    step = models.PositiveIntegerField(default=0)
+    max_steps = models.PositiveIntegerField(default=0)
+    resumed_from_step = models.PositiveIntegerField(default=0, help_text=_("The checkpoint the last start went on from."))
+    tokens_per_s = models.FloatField(_("tokens per second"), null=True, blank=True)
+    mfu = models.FloatField(_("model FLOPs utilization"), null=True, blank=True)  # on CUDA only
+    loss_history = models.JSONField(default=list, blank=True)  # one training loss per step
+    metrics_before = models.JSONField(default=dict, blank=True)
+    metrics_after = models.JSONField(default=dict, blank=True)
+    manifest = models.JSONField(default=dict, blank=True)  # what went into the training data
+    artifacts_dir = models.CharField(max_length=500, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("training run")
+        verbose_name_plural = _("training runs")
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.topic} ({self.base_model or 'tiny'})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def is_tiny(self) -> bool:
+        return not self.base_model or self.base_model == "tiny"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.step / self.max_steps) if self.max_steps else 0
+
+
+class EvalQuestion(models.Model):
+    """A closed-book multiple-choice question about a topic, asked before and after training."""
+
+    class Origin(models.TextChoices):
+        LLM = "llm", _("LLM")
+        EDITOR = "editor", _("editor")
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="eval_questions", verbose_name=_("topic"))
+    question = models.TextField(_("question"))
+    options = models.JSONField(_("options"), default=list, help_text=_("A list of two or more answers."))
+    answer = models.PositiveSmallIntegerField(_("answer"), help_text=_("The index of the right option, from 0."))
+    source_key = models.CharField(max_length=80, blank=True)  # the topic document it was written from (synth.corpus)
+    source_title = models.CharField(_("source"), max_length=500, blank=True)
+    origin = models.CharField(_("origin"), max_length=16, choices=Origin.choices, default=Origin.EDITOR)
+    model = models.CharField(_("model"), max_length=120, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["topic", "id"]
+        verbose_name = _("evaluation question")
+        verbose_name_plural = _("evaluation questions")
+        # Generating questions again for a topic must not add the same question twice.
+        constraints = [models.UniqueConstraint(fields=["topic", "question"], name="evalquestion_unique_in_topic")]
+
+    def __str__(self) -> str:
+        return self.question[:80]
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if not isinstance(self.options, list) or len(self.options) < 2 or not all(
+                isinstance(o, str) and o.strip() for o in self.options):
+            raise ValidationError({"options": _("Give a list of two or more non-empty answers.")})
+        if self.answer is not None and self.answer >= len(self.options):
+            raise ValidationError({"answer": _("The answer index must point at one of the options.")})

@@ -223,9 +223,25 @@ def load_checkpoint(out_dir: Path, device: torch.device) -> dict | None:
     return torch.load(path, map_location=device, weights_only=True)
 
 
+def load_base(cfg: TrainConfig, corpus: cpt_data.Corpus) -> cpt_model.Base:
+    """The model a run starts from: what the evaluation before training must see too."""
+    spec = cpt_model.TinySpec(vocab_size=cfg.tiny_vocab_size, hidden_size=cfg.tiny_hidden_size, layers=cfg.tiny_layers,
+                              heads=cfg.tiny_heads, intermediate_size=2 * cfg.tiny_hidden_size)
+    return cpt_model.load_base(cfg.base_model, texts=[*corpus.synthetic, *corpus.raw], seq_len=cfg.seq_len,
+                               base_dir=Path(cfg.out_dir) / "base", spec=spec, seed=cfg.seed,
+                               dtype=getattr(torch, cfg.param_dtype))
+
+
+def pick_device(cfg: TrainConfig) -> torch.device:
+    if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
 def train(cfg: TrainConfig, corpus: cpt_data.Corpus, *,
           on_progress: Callable[[int, dict], None] = lambda step, metrics: None,
-          should_stop: Callable[[], bool] = lambda: False) -> TrainResult:
+          should_stop: Callable[[], bool] = lambda: False, base: cpt_model.Base | None = None) -> TrainResult:
+    """Train from base (or load_base(cfg, corpus)), resuming from out_dir/ckpt.pt when there is one."""
     validate(cfg)
     if not any(t and t.strip() for t in corpus.synthetic):
         raise CPTError("the corpus is empty: there are no synthetic texts to train on")
@@ -239,17 +255,12 @@ def train(cfg: TrainConfig, corpus: cpt_data.Corpus, *,
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
-    spec = cpt_model.TinySpec(vocab_size=cfg.tiny_vocab_size, hidden_size=cfg.tiny_hidden_size, layers=cfg.tiny_layers,
-                              heads=cfg.tiny_heads, intermediate_size=2 * cfg.tiny_hidden_size)
-    texts = list(corpus.synthetic) + list(corpus.raw)
     # Rank 0 builds and saves a tiny base first; the others then load the very same one.
-    if dist.master:
-        base = cpt_model.load_base(cfg.base_model, texts=texts, seq_len=cfg.seq_len, base_dir=out_dir / "base",
-                                   spec=spec, seed=cfg.seed, dtype=getattr(torch, cfg.param_dtype))
+    if base is None and dist.master:
+        base = load_base(cfg, corpus)
     _barrier(dist)
-    if not dist.master:
-        base = cpt_model.load_base(cfg.base_model, texts=texts, seq_len=cfg.seq_len, base_dir=out_dir / "base",
-                                   spec=spec, seed=cfg.seed, dtype=getattr(torch, cfg.param_dtype))
+    if base is None:
+        base = load_base(cfg, corpus)
     limit = cpt_model.max_positions(base.model.config)
     if limit is not None and cfg.seq_len > limit:
         raise CPTError(f"sequence length {cfg.seq_len} is larger than base model {cfg.base_model!r} allows ({limit})")

@@ -3,11 +3,15 @@ TrainConfig small enough that a run takes a fraction of a second on the CPU."""
 
 from __future__ import annotations
 
+import os
 import random
+import sys
+import time
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
+import torch
 
 from synth.cpt.data import Corpus
 from synth.cpt.evaluate import Question
@@ -38,6 +42,15 @@ def lab_questions() -> list[Question]:
         options = CITIES[-i:] + CITIES[:-i] if i else list(CITIES)  # the answer moves: index 0, 1, 2, 3
         out.append(Question(question=ask, options=options, answer=options.index("Quxville")))
     return out
+
+
+# One thread: on a shared two-core machine, two spinning BLAS threads per process make a
+# tiny model's steps many times slower. Subprocesses get OMP_NUM_THREADS=1 (`single_thread_env`).
+torch.set_num_threads(1)
+
+
+def single_thread_env() -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def tiny_config(out_dir: Path, **overrides) -> TrainConfig:
@@ -94,3 +107,73 @@ def questions() -> list[Question]:
 @pytest.fixture
 def to_cli():
     return cli_args
+
+
+@pytest.fixture
+def subprocess_env() -> dict:
+    return single_thread_env()
+
+
+# --- the Django side: a topic with a finished synthesis run, built with the ORM -------------
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # for tests.llm_server
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture
+def finished_synthesis(db):
+    """A topic whose (extractive) synthesis run is done: lab_texts as its synthetic texts,
+    and source documents that say the same things, for perplexity."""
+    from synth.corpus import content_hash
+    from synth.models import CorpusDocument, SynthesisRun, SyntheticDocument, Topic
+
+    topic = Topic.objects.create(name="EntiGraph lab", description="Where the lab is.")
+    run = SynthesisRun.objects.create(topic=topic, strategy=SynthesisRun.Strategy.EXTRACTIVE, model="extractive",
+                                      status=SynthesisRun.Status.DONE)
+    sources = [" ".join(lab_texts(12, seed=100 + i)) for i in range(5)]
+    docs = [CorpusDocument.objects.create(run=run, key=f"doc:{i}", title=f"Lab note {i}", kind="abstract", lang="en",
+                                          text=text, content_hash=content_hash(text), position=i)
+            for i, text in enumerate(sources)]
+    for i, text in enumerate(lab_texts(240)):
+        SyntheticDocument.objects.get_or_create(run=run, content_hash=content_hash(f"{i}:{text}"), defaults=dict(
+            source=docs[i % len(docs)], kind=SyntheticDocument.Kind.EXTRACTIVE, text=text, tokens=len(text.split())))
+    return run
+
+
+# Small enough for seconds on the CPU; the tiny model's own size is TrainConfig's default.
+FAST = dict(seq_len=32, batch_size=8, micro_batch_size=4, lr=3e-3, checkpoint_every=10, replay_ratio=0.0)
+
+
+@pytest.fixture
+def fast_hyperparameters() -> dict:
+    return dict(FAST)
+
+
+@pytest.fixture
+def cpt_settings(settings, tmp_path):
+    settings.CPT_OUTPUT_DIR = tmp_path / "runs"
+    settings.CPT_BASE_MODEL = ""
+    settings.LLM_BASE_URL = ""  # offline unless a test starts the scripted server
+    return settings
+
+
+@pytest.fixture
+def wait_for():
+    """Wait for a condition (polled), not for a fixed time."""
+
+    def wait(condition, timeout: float = 120.0, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} not met within {timeout} s")
+            time.sleep(0.05)
+
+    return wait
+
+
+@pytest.fixture
+def celery_worker_env(cpt_settings) -> dict:
+    # The worker writes its runs where this test reads them, with one BLAS thread (shared cores).
+    return {"CPT_OUTPUT_DIR": str(cpt_settings.CPT_OUTPUT_DIR), "CPT_BASE_MODEL": "", "OMP_NUM_THREADS": "1",
+            "LLM_BASE_URL": ""}

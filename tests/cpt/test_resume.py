@@ -18,20 +18,21 @@ from synth.cpt.train import train
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_a_killed_run_resumes_from_its_checkpoint_with_the_same_step_count(make_config, texts, to_cli, tmp_path):
-    cfg = make_config(tmp_path / "run", max_steps=200, checkpoint_every=5)
+def test_a_killed_run_resumes_from_its_checkpoint_with_the_same_step_count(make_config, texts, to_cli, subprocess_env,
+                                                                          tmp_path):
+    cfg = make_config(tmp_path / "run", max_steps=200, checkpoint_every=10)
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("\n".join(json.dumps({"text": t}) for t in texts()))
     proc = subprocess.Popen([sys.executable, "-m", "synth.cpt.train", "--corpus", str(corpus), *to_cli(cfg)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=ROOT, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:
-        if line.startswith("step 12/200"):
+        if line.startswith("step 22/200"):
             os.kill(proc.pid, signal.SIGKILL)  # as the OOM killer would: no clean-up runs
             break
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     saved = torch.load(cfg.out_dir / "ckpt.pt", weights_only=True)
-    assert saved["step"] % 5 == 0 and 10 <= saved["step"] < 200
+    assert saved["step"] % 10 == 0 and 20 <= saved["step"] < 200
     assert not (cfg.out_dir / "final").exists()
 
     steps = []
@@ -40,7 +41,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_with_the_same_step_count(make_
     assert resumed.step == resumed.max_steps == 200 and len(resumed.loss_history) == 200
     assert resumed.loss_history[: saved["step"]] == saved["loss_history"]
     # Same data order and optimizer state: the same losses as a run never interrupted.
-    uninterrupted = train(make_config(tmp_path / "whole", max_steps=200, checkpoint_every=5), Corpus(synthetic=texts()))
+    uninterrupted = train(make_config(tmp_path / "whole", max_steps=200, checkpoint_every=10), Corpus(synthetic=texts()))
     assert resumed.loss_history == pytest.approx(uninterrupted.loss_history, rel=1e-3)
 
 

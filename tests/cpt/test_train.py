@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -70,16 +69,15 @@ def test_a_local_model_folder_is_a_base_model(make_config, texts, tmp_path):
     assert not (tmp_path / "run" / "base").exists()  # only the tiny model is built and kept there
 
 
-def test_two_processes_under_torchrun_take_the_same_steps_as_one(make_config, texts, to_cli, tmp_path):
+def test_two_processes_under_torchrun_take_the_same_steps_as_one(make_config, texts, to_cli, subprocess_env, tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("\n".join(json.dumps({"text": t}) for t in texts()))
     single = train(make_config(tmp_path / "one", max_steps=4, micro_batch_size=2), Corpus(synthetic=texts()))
     cfg = make_config(tmp_path / "two", max_steps=4, micro_batch_size=2)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "synth.cpt.train",
          "--corpus", str(corpus), *to_cli(cfg)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, env=subprocess_env, capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     losses = [float(m) for m in re.findall(r"^step \d+/4 loss ([\d.]+)", out.stdout, re.M)]

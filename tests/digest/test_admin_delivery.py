@@ -81,3 +81,15 @@ def test_retry_failed_deliveries_action_requeues_them(editor_client, published_i
     assert len(callbacks) == 1
     tasks.send_issue(published_issue.pk)
     assert smtp_server.counts() == {ko_subscriber.email: 1}
+
+
+def test_publish_only_sends_nothing_until_the_weekly_beat(editor_client, week_papers, ko_subscriber, smtp_server,
+                                                          django_capture_on_commit_callbacks):
+    draft = build_issue(week=WEEK)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        editor_client.post(CHANGELIST, {"action": "publish_only", ACTION_CHECKBOX_NAME: [draft.pk]})
+    assert Issue.objects.get(pk=draft.pk).status == "published"
+    assert callbacks == [] and smtp_server.received == []
+    assert sending.issues_never_sent() == [draft.pk]  # what the Monday beat task sends
+    page = editor_client.get(reverse("admin:digest_issue_change", args=[draft.pk]))
+    assert page.status_code == 200

@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import call_command
+from django.db.models import F
 from django.urls import reverse
 
 from digest.models import Delivery, Subscriber
@@ -115,3 +116,20 @@ def test_subscribe_page_says_so_when_the_mail_server_is_down(client, settings, d
     response = client.post(reverse("digest:subscribe"), {"email": "bob@example.org", "lang": "en"})
     assert response.status_code == 503
     assert "could not send the confirmation mail" in response.content.decode()
+    assert Subscriber.objects.get(email="bob@example.org").confirmation_sent_at is None  # a retry will mail
+
+
+def test_repeated_subscribe_requests_send_one_confirmation(client, smtp_server, db):
+    for _ in range(3):
+        response = client.post(reverse("digest:subscribe"), {"email": "bob@example.org", "lang": "en"})
+        assert response.status_code == 200 and "Check your inbox" in response.content.decode()
+    assert smtp_server.counts() == {"bob@example.org": 1}
+
+
+def test_a_confirmation_can_be_asked_for_again_after_a_while(client, smtp_server, db):
+    from digest.subscriptions import CONFIRMATION_INTERVAL
+
+    client.post(reverse("digest:subscribe"), {"email": "bob@example.org", "lang": "en"})
+    Subscriber.objects.update(confirmation_sent_at=F("confirmation_sent_at") - CONFIRMATION_INTERVAL)
+    client.post(reverse("digest:subscribe"), {"email": "bob@example.org", "lang": "en"})
+    assert smtp_server.counts() == {"bob@example.org": 2}

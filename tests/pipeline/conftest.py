@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `pytest` run without `python -m` does not put the root on the path
     sys.path.insert(0, str(ROOT))
 
-from tests.llm_server import Reply, ScriptedLLMServer  # noqa: E402
+from tests.llm_server import ScriptedLLMServer  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 
-__all__ = ["Reply", "FeedResponse"]
+__all__ = ["FeedResponse", "ScriptedLLMServer"]
 
 
 @pytest.fixture

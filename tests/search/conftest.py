@@ -3,9 +3,14 @@ takes a while on 2 cores), committed so every test sees it, and removed afterwar
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 
@@ -49,3 +54,71 @@ def search_corpus(django_db_setup, django_db_blocker):
 @pytest.fixture
 def corpus(search_corpus, db):
     """The embedded seed corpus inside this test's transaction (changes roll back)."""
+
+
+class EmbeddingsServer:
+    """A scripted OpenAI-compatible /v1/embeddings server over real HTTP on 127.0.0.1.
+
+    Vectors are deterministic per input text (seeded by its hash), so a query equal to a
+    passage finds it. `status` scripts every reply's HTTP status; `dim` the vectors' size."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.status = 200
+        self.dim = 384
+        handler = self._handler()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def vector(text: str, dim: int = 384) -> list[float]:
+        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+        v = np.random.default_rng(seed).standard_normal(dim)
+        return (v / np.linalg.norm(v)).tolist()
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                server.requests.append(body)
+                if server.status != 200:
+                    payload = {"error": {"message": "scripted failure", "type": "server_error"}}
+                    status = server.status
+                else:
+                    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                    data = [{"object": "embedding", "index": i, "embedding": server.vector(t, server.dim)} for i, t in enumerate(inputs)]
+                    payload = {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 1, "total_tokens": 1}}
+                    status = 200
+                raw = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+        return Handler
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def embeddings_server(settings):
+    """The scripted endpoint, configured as the embeddings backend for this test."""
+    server = EmbeddingsServer()
+    settings.EMBEDDINGS_BASE_URL = server.url
+    settings.EMBEDDINGS_MODEL = "scripted-embed"
+    settings.EMBEDDINGS_API_KEY = "test-key"
+    settings.EMBEDDINGS_QUERY_PREFIX = "query: "
+    settings.EMBEDDINGS_PASSAGE_PREFIX = "passage: "
+    settings.EMBEDDINGS_TIMEOUT = 5.0
+    yield server
+    server.close()

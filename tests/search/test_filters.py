@@ -1,0 +1,55 @@
+"""Filters: tag, language of the text, date range and issue, alone and together."""
+
+import datetime as dt
+
+from papers.models import Paper
+from papers.search import search_papers
+
+SCP = "Synthetic continued pretraining"
+DIGEST_WEEK = dt.date(2024, 1, 29)
+
+
+def titles(results) -> list[str]:
+    return [hit.paper.title for hit in results]
+
+
+class TestFilters:
+    def test_tag_keeps_only_tagged_papers(self, corpus):
+        assert titles(search_papers(q="language models", k=10, tag="synthetic-data")) == [SCP]
+
+    def test_tag_with_no_matching_paper_gives_nothing(self, corpus):
+        assert titles(search_papers(q="retrieval augmented generation", k=10, tag="benchmark")) == ["LIME-M: Less Is More for Evaluation of MLLMs"]
+
+    def test_language_matches_only_texts_in_that_language(self, corpus):
+        # Only the essay (on SCP) is Chinese.
+        assert titles(search_papers(q="retrieval augmented generation", k=10, lang="zh")) == [SCP]
+
+    def test_language_picks_the_snippet_language(self, corpus):
+        results = search_papers(q="RAG", k=3, lang="ko")
+        assert results.hits and all(hit.snippet_lang == "ko" for hit in results)
+
+    def test_date_range_uses_the_issue_week_or_the_commentary_date(self, corpus):
+        late = search_papers(q="language models", k=20, date_from=dt.date(2024, 9, 1))
+        assert sorted(titles(late)) == ["LIME-M: Less Is More for Evaluation of MLLMs", SCP]
+        early = search_papers(q="language models", k=20, date_to=dt.date(2024, 2, 4))
+        assert len(early) == 10 and SCP not in titles(early)
+        assert titles(search_papers(q="language models", k=20, date_from=dt.date(2025, 1, 1))) == []
+
+    def test_published_date_wins_over_the_issue_week(self, corpus):
+        Paper.objects.filter(arxiv_id="2401.15884").update(published=dt.date(2024, 1, 28))
+        results = search_papers(q="corrective retrieval", k=20, date_to=dt.date(2024, 1, 28))
+        assert [hit.paper.arxiv_id for hit in results] == ["2401.15884"]
+        assert results.hits[0].date == dt.date(2024, 1, 28)
+
+    def test_issue_keeps_only_its_papers(self, corpus):
+        results = search_papers(q="synthetic data", k=20, issue=DIGEST_WEEK)
+        assert len(results) == 10 and SCP not in titles(results)
+
+    def test_filters_combine(self, corpus):
+        results = search_papers(q="검색 증강 생성", k=20, issue=DIGEST_WEEK, lang="ko", date_to=dt.date(2024, 2, 1))
+        assert len(results) == 10 and all(hit.snippet_lang == "ko" for hit in results)
+        assert search_papers(q="검색 증강 생성", k=20, issue=DIGEST_WEEK, tag="benchmark").hits == []
+
+    def test_filtered_vector_search_returns_k_results_when_most_rows_are_filtered_out(self, corpus):
+        # 2 of 12 papers pass; without iterative scans HNSW could stop short of them.
+        assert len(search_papers(q="benchmark for multimodal models", k=10, date_from=dt.date(2024, 9, 1))) == 2
