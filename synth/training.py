@@ -42,7 +42,7 @@ class TrainingError(ValueError):
 def initial_hyperparameters(base_model: str | None = None) -> dict:
     """The form's starting values: the paper's recipe, or the tiny model's overrides."""
     base_model = settings.CPT_BASE_MODEL if base_model is None else base_model
-    values = {name: TrainingRun._meta.get_field(name).default for name in HYPERPARAMETERS}
+    values = {name: TrainingRun._meta.get_field(name).get_default() for name in HYPERPARAMETERS}
     if not base_model or base_model == "tiny":
         values.update(TINY_OVERRIDES)
     return {"base_model": base_model, **values}

@@ -125,16 +125,19 @@ if str(ROOT) not in sys.path:  # for tests.llm_server
 def finished_synthesis(db):
     """A topic whose (extractive) synthesis run is done: lab_texts as its synthetic texts,
     and source documents that say the same things, for perplexity."""
-    from synth.corpus import content_hash
-    from synth.models import CorpusDocument, SynthesisRun, SyntheticDocument, Topic
+    from papers.models import Paper, PaperText
+    from synth.corpus import content_hash, snapshot_corpus
+    from synth.models import SynthesisRun, SyntheticDocument, Topic
 
     topic = Topic.objects.create(name="EntiGraph lab", description="Where the lab is.")
+    for i in range(5):
+        paper = Paper.objects.create(title=f"Lab note {i}")
+        PaperText.objects.create(paper=paper, lang="en", kind="abstract", body=" ".join(lab_texts(12, seed=100 + i)))
+        topic.papers.add(paper)
     run = SynthesisRun.objects.create(topic=topic, strategy=SynthesisRun.Strategy.EXTRACTIVE, model="extractive",
                                       status=SynthesisRun.Status.DONE)
-    sources = [" ".join(lab_texts(12, seed=100 + i)) for i in range(5)]
-    docs = [CorpusDocument.objects.create(run=run, key=f"doc:{i}", title=f"Lab note {i}", kind="abstract", lang="en",
-                                          text=text, content_hash=content_hash(text), position=i)
-            for i, text in enumerate(sources)]
+    docs = snapshot_corpus(run)
+    assert len(docs) == 5
     for i, text in enumerate(lab_texts(240)):
         SyntheticDocument.objects.get_or_create(run=run, content_hash=content_hash(f"{i}:{text}"), defaults=dict(
             source=docs[i % len(docs)], kind=SyntheticDocument.Kind.EXTRACTIVE, text=text, tokens=len(text.split())))

@@ -27,7 +27,6 @@ def trained_run(finished_synthesis, cpt_settings, fast_hyperparameters):
 
 def test_the_page_shows_the_curve_metrics_and_artifacts(staff, trained_run):
     html = staff.get(f"/lab/training/{trained_run.pk}/").content.decode()
-    open("/tmp/page.html", "w").write(html)
     assert '<span class="run-status" id="training-status">done</span>' in html
     assert '<progress id="training-bar" max="12" value="12">100%</progress>' in html
     assert '<svg class="loss-chart" id="loss-chart"' in html and html.count(",") > 12  # 12 points in the polyline

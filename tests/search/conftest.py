@@ -120,5 +120,6 @@ def embeddings_server(settings):
     settings.EMBEDDINGS_QUERY_PREFIX = "query: "
     settings.EMBEDDINGS_PASSAGE_PREFIX = "passage: "
     settings.EMBEDDINGS_TIMEOUT = 5.0
+    settings.EMBEDDINGS_QUERY_CACHE_SECONDS = 0  # every query reaches the server (the cache test turns it on)
     yield server
     server.close()

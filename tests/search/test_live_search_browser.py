@@ -1,0 +1,69 @@
+"""Live search in headless Chromium: type, results appear without a reload, URL follows."""
+
+import shutil
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from papers.embeddings import embed_paper
+from papers.models import Paper, PaperText, Tag
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def two_papers(transactional_db):
+    """Committed (the live server has its own connection) and embedded."""
+    rag = Paper.objects.create(title="Corrective Retrieval Augmented Generation", arxiv_id="2401.15884")
+    PaperText.objects.create(paper=rag, lang="en", kind="title", body=rag.title)
+    PaperText.objects.create(paper=rag, lang="ko", kind="title", body="CRAG: 자가 수정 검색 증강 생성")
+    PaperText.objects.create(paper=rag, lang="en", kind="summary", body="A retrieval evaluator corrects retrieved documents for RAG.")
+    moe = Paper.objects.create(title="MoE-LLaVA: Mixture of Experts for Large Vision-Language Models", arxiv_id="2401.15947")
+    PaperText.objects.create(paper=moe, lang="en", kind="title", body=moe.title)
+    moe.tags.add(Tag.objects.create(slug="multimodal", name="multimodal"))
+    for paper in (rag, moe):
+        embed_paper(paper)
+    return rag, moe
+
+
+@pytest.fixture
+def page(live_server):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        page = browser.new_page()
+        yield page
+        browser.close()
+
+
+def test_typing_shows_results_without_reload_and_updates_the_url(two_papers, live_server, page):
+    page.goto(f"{live_server.url}/search/")
+    page.wait_for_function("window.htmx !== undefined")
+    page.evaluate("window.notReloaded = true")
+    page.locator("#search-q").press_sequentially("retrieval augmented", delay=30)
+    first = page.locator("#results .search-hit").first
+    expect(first).to_contain_text("Corrective Retrieval Augmented Generation")
+    expect(first.locator("mark").first).to_have_text("retrieval", ignore_case=True)
+    expect(page).to_have_url(f"{live_server.url}/search/?q=retrieval+augmented")
+    assert page.evaluate("window.notReloaded") is True
+
+    # A filter joins the same request; the URL keeps both, so the search can be shared.
+    page.locator("select[name=tag]").select_option("multimodal")
+    expect(page.locator("#results .search-hit")).to_have_count(1)
+    expect(page.locator("#results .search-hit")).to_contain_text("MoE-LLaVA")
+    assert "tag=multimodal" in page.url and "q=retrieval+augmented" in page.url
+    assert page.evaluate("window.notReloaded") is True
+
+    # The shared URL opens the same results as a whole page.
+    page.goto(page.url)
+    expect(page.locator("#results .search-hit")).to_have_count(1)
+    expect(page.locator("#search-q")).to_have_value("retrieval augmented")
+
+
+def test_bad_input_shows_a_message_in_place(two_papers, live_server, page):
+    page.goto(f"{live_server.url}/search/")
+    page.wait_for_function("window.htmx !== undefined")
+    page.locator("#search-q").fill("🤖🔥")
+    page.locator("#search-q").press("Enter")
+    expect(page.locator("#results .search-errors")).to_contain_text("type at least one letter or digit")
