@@ -5,7 +5,8 @@ A query builds three ranked lists of papers, each limited by the same filters, a
 them by reciprocal rank fusion (RRF):
 - meaning: pgvector HNSW (cosine) over the Embedding rows of the current model. Filters
   stay correct because the connection turns on hnsw.iterative_scan (config/settings.py).
-- words, English: PostgreSQL full-text search ('english') over English texts and commentary.
+- words, English: PostgreSQL full-text search ('english') over English texts and commentary,
+  each word weighted by its rarity.
 - words, Korean and Chinese: pg_trgm word similarity over ko/zh texts and commentary;
   PostgreSQL has no text-search configuration for them, and trigrams need no word breaks.
 The SQL below repeats the expressions and WHERE clauses of the GIN indexes made by
@@ -47,6 +48,8 @@ VECTOR_ROWS = 200  # nearest Embedding rows read to find CANDIDATES papers (a pa
 # essay: without this, every Chinese query ranked its paper first). Added to cosine distance.
 COMMENTARY_PENALTY = 0.05
 TRIGRAM_THRESHOLD = 0.3  # pg_trgm word similarity; Korean particles (데이터로/데이터를) keep it well below 1
+FULLTEXT_ROWS_PER_TERM = 2000  # bounds the work for a word most texts contain
+TRIGRAM_ROWS = 2000  # likewise for Korean and Chinese
 MAX_TERMS = 32  # words of a query used for full-text search and highlighting
 SNIPPET_CHARS = 240
 CJK_LANGS = ("ko", "zh")
@@ -251,30 +254,37 @@ def _scope_sql(scope: QuerySet | None, column: str) -> tuple[str, list]:
 
 
 def _fulltext_papers(q: str, *, scope: QuerySet | None) -> list[int]:
-    # Any word may match (OR), so more matching words rank higher instead of one missing word
-    # dropping the paper. \w+ words hold no quote, backslash or operator, so the quoting is safe.
+    """Papers whose English texts hold the query's words, any of them (OR). Each word is found
+    through the index on its own and weighs by its rarity among the matches (an idf), times
+    how many of the paper's texts hold it. ts_rank would re-parse every matching text, and a
+    common word ("models") matches most of a real corpus."""
     terms = [t for t in _terms(q) if not _CJK.search(t)]
     if not terms:
         return []
-    tsquery = " | ".join(f"'{t}'" for t in terms)
     text_scope, text_params = _scope_sql(scope, "t.paper_id")
     note_scope, note_params = _scope_sql(scope, "cp.paper_id")
     sql = f"""
-        SELECT paper_id, max(rank) AS rank FROM (
-            SELECT t.paper_id, ts_rank_cd(to_tsvector('english'::regconfig, t.body), query) AS rank
-            FROM {PaperText._meta.db_table} t, to_tsquery('english'::regconfig, %s) query
-            WHERE t.lang = 'en' AND to_tsvector('english'::regconfig, t.body) @@ query{text_scope}
-            UNION ALL
-            SELECT cp.paper_id, ts_rank_cd(to_tsvector('english'::regconfig, c.body), query) AS rank
-            FROM {Commentary._meta.db_table} c
-            JOIN {Commentary.papers.through._meta.db_table} cp ON cp.commentary_id = c.id,
-            to_tsquery('english'::regconfig, %s) query
-            WHERE c.lang = 'en' AND to_tsvector('english'::regconfig, c.body) @@ query{note_scope}
-        ) matches
-        GROUP BY paper_id ORDER BY rank DESC, paper_id LIMIT %s
+        WITH hits AS (
+            SELECT terms.term, m.paper_id FROM unnest(%s::text[]) AS terms(term) CROSS JOIN LATERAL (
+                SELECT t.paper_id FROM {PaperText._meta.db_table} t
+                WHERE t.lang = 'en'
+                  AND to_tsvector('english'::regconfig, t.body) @@ plainto_tsquery('english'::regconfig, terms.term){text_scope}
+                UNION ALL
+                SELECT cp.paper_id FROM {Commentary._meta.db_table} c
+                JOIN {Commentary.papers.through._meta.db_table} cp ON cp.commentary_id = c.id
+                WHERE c.lang = 'en'
+                  AND to_tsvector('english'::regconfig, c.body) @@ plainto_tsquery('english'::regconfig, terms.term){note_scope}
+                LIMIT %s
+            ) m
+        ),
+        df AS (SELECT term, count(*)::float AS n FROM hits GROUP BY term),
+        tf AS (SELECT term, paper_id, count(*) AS n FROM hits GROUP BY term, paper_id)
+        SELECT tf.paper_id, sum(ln(1 + (SELECT max(n) FROM df) / df.n) * ln(1 + tf.n)) AS score
+        FROM tf JOIN df USING (term)
+        GROUP BY tf.paper_id ORDER BY score DESC, tf.paper_id LIMIT %s
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [tsquery, *text_params, tsquery, *note_params, CANDIDATES])
+        cursor.execute(sql, [terms, *text_params, *note_params, FULLTEXT_ROWS_PER_TERM, CANDIDATES])
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -288,20 +298,19 @@ def _trigram_papers(q: str, *, lang: str, scope: QuerySet | None) -> list[int]:
     text_scope, text_params = _scope_sql(scope, "t.paper_id")
     note_scope, note_params = _scope_sql(scope, "cp.paper_id")
     # "lang IN ('ko', 'zh')" is the partial indexes' predicate; the narrower lang test follows it.
+    # The LIMIT bounds the rows whose similarity is computed when a common word matches many.
     sql = f"""
-        SELECT paper_id, max(similarity) AS similarity FROM (
-            SELECT t.paper_id, word_similarity(%s, t.body) AS similarity
-            FROM {PaperText._meta.db_table} t
-            WHERE t.lang IN ('ko', 'zh') AND t.lang = ANY(%s) AND %s <%% t.body{text_scope}
+        SELECT paper_id, max(word_similarity(%s, body)) AS similarity FROM (
+            (SELECT t.paper_id, t.body FROM {PaperText._meta.db_table} t
+             WHERE t.lang IN ('ko', 'zh') AND t.lang = ANY(%s) AND %s <%% t.body{text_scope} LIMIT %s)
             UNION ALL
-            SELECT cp.paper_id, word_similarity(%s, c.body) AS similarity
-            FROM {Commentary._meta.db_table} c
-            JOIN {Commentary.papers.through._meta.db_table} cp ON cp.commentary_id = c.id
-            WHERE c.lang IN ('ko', 'zh') AND c.lang = ANY(%s) AND %s <%% c.body{note_scope}
+            (SELECT cp.paper_id, c.body FROM {Commentary._meta.db_table} c
+             JOIN {Commentary.papers.through._meta.db_table} cp ON cp.commentary_id = c.id
+             WHERE c.lang IN ('ko', 'zh') AND c.lang = ANY(%s) AND %s <%% c.body{note_scope} LIMIT %s)
         ) matches
         GROUP BY paper_id ORDER BY similarity DESC, paper_id LIMIT %s
     """
-    params = [q, langs, q, *text_params, q, langs, q, *note_params, CANDIDATES]
+    params = [q, langs, q, *text_params, TRIGRAM_ROWS, langs, q, *note_params, TRIGRAM_ROWS, CANDIDATES]
     with transaction.atomic(), connection.cursor() as cursor:
         # The <% operator (which the trigram index serves) compares against this setting.
         cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [str(TRIGRAM_THRESHOLD)])

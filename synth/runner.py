@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -40,8 +41,8 @@ from synth.models import CorpusDocument, SynthesisRun, SynthesisUnit, SyntheticD
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.5  # how often the runner beats its heartbeat and looks for a cancel or a takeover
-FLUSH_SECONDS = 0.3  # how long finished units may wait in memory before they are written
+POLL_SECONDS = 1.0  # how often the runner beats its heartbeat and looks for a cancel or a takeover
+FLUSH_SECONDS = 0.5  # how long finished units may wait in memory before they are written
 USAGE_SECONDS = 1.0  # how often the run's token and cost totals are refreshed from LLMCall
 # papers.llm marks a reply cut at max_tokens this way (and then it is not valid JSON).
 TRUNCATED_MARK = "[cut off at max_tokens]"
@@ -202,6 +203,15 @@ class _Budget:
         return ""
 
 
+def _drain(outbox: queue.SimpleQueue) -> list[_Outcome]:
+    items = []
+    while True:
+        try:
+            items.append(outbox.get_nowait())
+        except queue.Empty:
+            return items
+
+
 class _Engine:
     def __init__(self, run: SynthesisRun, token: str, documents: list[CorpusDocument]):
         self.run, self.token = run, token
@@ -246,61 +256,74 @@ class _Engine:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def drive(self, stage: str) -> str:
-        """Perform the stage's pending units; returns why it stopped early, or "" when all ran."""
+        """Perform the stage's pending units; returns why it stopped early, or "" when all ran.
+
+        The loop thread launches and judges units (_pump); this thread only writes what it
+        hands over, every FLUSH_SECONDS, and looks for a cancel every POLL_SECONDS."""
         rows = (self.run.units.filter(stage=stage, status=SynthesisUnit.Status.PENDING).order_by("position")
                 .values_list("id", "document_id", "stage", "entities", "style", "attempts"))
-        pending = deque(_Unit(i, d, s, tuple(e), st, a) for i, d, s, e, st, a in rows)
-        # No more units in flight than the semaphore admits: a budget stop overshoots by at most that many.
-        window = self.concurrency
-        in_flight: dict[concurrent.futures.Future, _Unit] = {}
-        finished: list[_Outcome] = []
-        stop = ""
-        last_poll = last_flush = last_usage = time.monotonic()
-        while True:
+        units = [_Unit(i, d, s, tuple(e), st, a) for i, d, s, e, st, a in rows]
+        outbox: queue.SimpleQueue[_Outcome] = queue.SimpleQueue()
+        pump = asyncio.run_coroutine_threadsafe(self._pump(units, outbox), self.loop)
+        stop, last_poll, last_usage = "", time.monotonic(), time.monotonic()
+        while stop != "cancelled":
+            try:
+                stop = pump.result(timeout=FLUSH_SECONDS)
+                break
+            except concurrent.futures.TimeoutError:
+                pass
+            self._flush(_drain(outbox))
             now = time.monotonic()
             if now - last_poll >= POLL_SECONDS:
                 last_poll = now
                 if self._cancel_requested():
+                    # Units in flight are cancelled and stay pending for a resume.
+                    self._await(self._cancel(pump))
                     stop = "cancelled"
-                    for future in in_flight:
-                        future.cancel()  # their units stay pending for a resume
-                    finished += [self._collect(f, u) for f, u in in_flight.items() if f.done() and not f.cancelled()]
-                    in_flight.clear()
-                    break
-            stop = stop or self.budget.stop_reason()
-            while not stop and pending and len(in_flight) < window:
-                unit = pending.popleft()
-                if self.uses_llm:
-                    self.budget.calls += 1  # counted at launch, so the cap is never overshot
-                future = asyncio.run_coroutine_threadsafe(self._perform(unit), self.loop)
-                in_flight[future] = unit
-                stop = self.budget.stop_reason() if self.budget.max_calls else ""
-            if not in_flight:
-                break
-            done, _ = concurrent.futures.wait(in_flight, timeout=POLL_SECONDS, return_when=concurrent.futures.FIRST_COMPLETED)
-            for future in done:
-                finished.append(self._collect(future, in_flight.pop(future)))
-            now = time.monotonic()
-            if finished and (len(finished) >= 200 or now - last_flush >= FLUSH_SECONDS):
-                self._flush(finished)
-                finished, last_flush = [], now
             if self.uses_llm and now - last_usage >= USAGE_SECONDS:
                 self.budget.cost, last_usage = _refresh_usage(self.run), now
-        self._flush(finished)
+        self._flush(_drain(outbox))
         if self.uses_llm:
             self.budget.cost = _refresh_usage(self.run)
-        if stop != "cancelled" and not pending:
-            return ""  # the stage is complete; a budget reached on its last unit stops the next stage
         return stop
 
-    def _collect(self, future: concurrent.futures.Future, unit: _Unit) -> _Outcome:
+    async def _cancel(self, pump: concurrent.futures.Future) -> None:
+        pump.cancel()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _pump(self, units: list[_Unit], outbox: queue.SimpleQueue) -> str:
+        """Keep up to SYNTH_CONCURRENCY units in flight (no more, so a budget stop overshoots by
+        at most that many), judge each as it ends and hand it over. Returns the stop reason,
+        or "" when every unit ran (a budget reached on the last one stops the next stage)."""
+        pending = deque(units)
+        running: dict[asyncio.Task, _Unit] = {}
+        stop = ""
         try:
-            outcome = future.result()
+            while True:
+                stop = stop or self.budget.stop_reason()
+                while not stop and pending and len(running) < self.concurrency:
+                    unit = pending.popleft()
+                    if self.uses_llm:
+                        self.budget.calls += 1  # counted at launch, so the cap is never overshot
+                    running[asyncio.create_task(self._perform(unit))] = unit
+                    stop = self.budget.stop_reason() if self.budget.max_calls else ""
+                if not running:
+                    return stop if pending else ""
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    outbox.put(self._judge(self._outcome(task, running.pop(task))))
+        finally:
+            for task in running:
+                task.cancel()
+
+    def _outcome(self, task: asyncio.Task, unit: _Unit) -> _Outcome:
+        try:
+            return task.result()
         except Exception as e:  # a bug or a database hiccup in one unit: record it, go on with the run
             log.exception("synthesis run %s: unit %s failed", self.run.pk, unit.id)
-            outcome = _Outcome(unit, status=SynthesisUnit.Status.FAILED, error=f"{type(e).__name__}: {e}",
-                               launched_call=self.uses_llm)
-        return self._judge(outcome)
+            return _Outcome(unit, status=SynthesisUnit.Status.FAILED, error=f"{type(e).__name__}: {e}",
+                            launched_call=self.uses_llm)
 
     # --- one unit ---------------------------------------------------------------------
 

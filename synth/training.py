@@ -31,7 +31,6 @@ HYPERPARAMETERS = ["lr", "min_lr", "warmup_ratio", "weight_decay", "epochs", "st
 # already knows language) its loss would barely move. The run page shows these values.
 TINY_OVERRIDES = {"lr": 1e-3, "seq_len": 256, "checkpoint_every": 20}
 FINISHED_SYNTHESIS = (SynthesisRun.Status.DONE, SynthesisRun.Status.BUDGET)
-PROGRESS_EVERY_S = 1.0  # the run page polls every 2 s; one row write a second is plenty
 HELD_OUT_EVERY = 5  # with raw documents mixed in, one source document in five is kept out for perplexity
 
 
@@ -259,7 +258,7 @@ class _ProgressWriter:
         del self.history[step - 1:]
         self.history.append(round(metrics["loss"], 5))
         self.pending = (step, metrics)
-        if time.monotonic() - self.last_write >= PROGRESS_EVERY_S or step == metrics["max_steps"]:
+        if time.monotonic() - self.last_write >= settings.CPT_PROGRESS_SECONDS or step == metrics["max_steps"]:
             self.flush()
 
     def flush(self) -> None:
@@ -275,7 +274,7 @@ class _ProgressWriter:
         self.last_write = time.monotonic()
 
     def should_stop(self) -> bool:
-        if time.monotonic() - self.last_write >= PROGRESS_EVERY_S:
+        if time.monotonic() - self.last_write >= settings.CPT_PROGRESS_SECONDS:
             self.cancel = TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
         return self.cancel
 

@@ -9,7 +9,6 @@ nothing before training, and every label that names it says so.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path

@@ -252,8 +252,7 @@ def train(cfg: TrainConfig, corpus: cpt_data.Corpus, *,
     torch.manual_seed(cfg.seed)
     cuda = dist.device.type == "cuda"
     if cuda:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")  # TF32 for whatever autocast leaves in fp32
 
     # Rank 0 builds and saves a tiny base first; the others then load the very same one.
     if base is None and dist.master:
@@ -296,6 +295,8 @@ def train(cfg: TrainConfig, corpus: cpt_data.Corpus, *,
     # bf16 autocast on CUDA keeps fp32 master weights: at lr 5e-6 a bf16 weight would not move.
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
     data = torch.from_numpy(blocks.tokens)
+    if cuda:
+        data = data.pin_memory()  # lets .to(device, non_blocking=True) overlap the copy with compute
     index = BatchIndex(len(blocks.tokens), cfg.seed)
     tokens_per_step = cfg.batch_size * cfg.seq_len
 
@@ -310,11 +311,11 @@ def train(cfg: TrainConfig, corpus: cpt_data.Corpus, *,
     status, saved_at, mfu = "finished", step, None
     step_times: list[float] = []  # this process's steps; a resumed run times only its own
     model.train()
-    t0 = time.perf_counter()
     while step < max_steps:
         if _agree(should_stop(), dist):
             status = "cancelled"
             break
+        t0 = time.perf_counter()  # the callbacks' time (database reads and writes) is not training time
         lr = lr_at(step, cfg, max_steps)
         for group in opt.param_groups:
             group["lr"] = lr
@@ -337,8 +338,7 @@ def train(cfg: TrainConfig, corpus: cpt_data.Corpus, *,
         if dist.ddp:
             torch.distributed.all_reduce(loss_sum, op=torch.distributed.ReduceOp.AVG)
         loss_value = loss_sum.item()  # CPU-GPU sync point: the step's time below is real
-        t1 = time.perf_counter()
-        dt, t0 = t1 - t0, t1
+        dt = time.perf_counter() - t0
         history.append(loss_value)
         tokens_per_s = tokens_per_step / dt
         step_times.append(dt)
@@ -350,7 +350,6 @@ def train(cfg: TrainConfig, corpus: cpt_data.Corpus, *,
         if dist.master:
             on_progress(step, {"loss": loss_value, "lr": lr, "tokens_per_s": tokens_per_s, "mfu": mfu,
                                "max_steps": max_steps, "step_time_s": dt})
-        t0 = time.perf_counter()  # the callback's time (a database write) is not training time
     if saved_at != step and cfg.checkpoint_every:
         checkpoint()  # on cancel: a later run resumes from here
 

@@ -177,6 +177,7 @@ def wait_for():
 
 @pytest.fixture
 def celery_worker_env(cpt_settings) -> dict:
-    # The worker writes its runs where this test reads them, with one BLAS thread (shared cores).
+    # The worker writes its runs where this test reads them, with one BLAS thread (shared
+    # cores), and writes every step to the row, so a test sees exactly how far it got.
     return {"CPT_OUTPUT_DIR": str(cpt_settings.CPT_OUTPUT_DIR), "CPT_BASE_MODEL": "", "OMP_NUM_THREADS": "1",
-            "LLM_BASE_URL": ""}
+            "LLM_BASE_URL": "", "CPT_PROGRESS_SECONDS": "0"}

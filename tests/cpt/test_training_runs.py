@@ -35,8 +35,9 @@ def test_the_train_action_queues_one_run_on_the_gpu_queue(client, editor, finish
                                                           monkeypatch):
     from config.celery import app
 
-    # As synth/admin.py lists it (the lead's edit); the action itself is ours.
-    monkeypatch.setattr(SynthesisRunAdmin, "actions", [*SynthesisRunAdmin.actions, train_action])
+    # As synth/admin.py lists it (the lead's edit; the same list once it is made).
+    actions = [a for a in SynthesisRunAdmin.actions if a is not train_action]
+    monkeypatch.setattr(SynthesisRunAdmin, "actions", [*actions, train_action])
     client.force_login(editor)
     url = "/admin/synth/synthesisrun/"
     form = client.post(url, {"action": "train", "_selected_action": [finished_synthesis.pk]})
@@ -152,18 +153,32 @@ def test_cancelling_stops_the_job_in_the_worker(celery_worker_process, finished_
 
 def test_a_killed_worker_resumes_from_the_checkpoint(celery_worker_process, finished_synthesis, cpt_settings,
                                                      fast_hyperparameters, wait_for):
-    run = training.start_training(synthesis_runs=[finished_synthesis], step_limit=400, **fast_hyperparameters)
+    run = training.start_training(synthesis_runs=[finished_synthesis], step_limit=300, **fast_hyperparameters)
     ckpt_path = Path(run.artifacts_dir) / "ckpt.pt"
     wait_for(lambda: ckpt_path.exists() and TrainingRun.objects.get(pk=run.pk).step >= 25,
              what="a checkpoint and 25 steps in the worker")
     celery_worker_process.kill()
     run.refresh_from_db()
     saved = torch.load(ckpt_path, weights_only=True)["step"]
-    assert run.status == "running" and saved % 10 == 0 and 10 <= saved < 400
+    assert run.status == "running" and saved % 10 == 0 and 10 <= saved < 300
 
     # What the redelivered task does (it takes over once the heartbeat is stale; force does it now).
     assert training.run_training(run.pk, force=True) == "done"
     run.refresh_from_db()
     assert run.resumed_from_step == saved
-    assert run.step == run.max_steps == 400 == len(run.loss_history)
+    assert run.step == run.max_steps == 300 == len(run.loss_history)
     assert run.metrics_after["perplexity"] < run.metrics_before["perplexity"]
+
+
+def test_the_train_command_trains_here_and_reports(finished_synthesis, cpt_settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("train", str(finished_synthesis.pk), "--seq-len", "32", "--batch-size", "8", "--step-limit", "4",
+                 "--lr", "0.003", stdout=out)
+    run = TrainingRun.objects.get()
+    assert out.getvalue().startswith(f"training run {run.pk}: done, step 4/4")
+    assert (run.seq_len, run.step_limit, run.lr, run.replay_ratio) == (32, 4, 0.003, 0.1)
+    assert run.manifest["notes"] == ["replay_ratio is 0.1 but there are no replay documents: none mixed in"]

@@ -1,6 +1,7 @@
 """Live search in headless Chromium: type, results appear without a reload, URL follows."""
 
 import shutil
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -45,14 +46,14 @@ def test_typing_shows_results_without_reload_and_updates_the_url(two_papers, liv
     first = page.locator("#results .search-hit").first
     expect(first).to_contain_text("Corrective Retrieval Augmented Generation")
     expect(first.locator("mark").first).to_have_text("retrieval", ignore_case=True)
-    expect(page).to_have_url(f"{live_server.url}/search/?q=retrieval+augmented")
+    expect(page).to_have_url(f"{live_server.url}/search/?q=retrieval%20augmented")  # no empty filters
     assert page.evaluate("window.notReloaded") is True
 
     # A filter joins the same request; the URL keeps both, so the search can be shared.
     page.locator("select[name=tag]").select_option("multimodal")
     expect(page.locator("#results .search-hit")).to_have_count(1)
     expect(page.locator("#results .search-hit")).to_contain_text("MoE-LLaVA")
-    assert "tag=multimodal" in page.url and "q=retrieval+augmented" in page.url
+    assert parse_qs(urlparse(page.url).query) == {"q": ["retrieval augmented"], "tag": ["multimodal"]}
     assert page.evaluate("window.notReloaded") is True
 
     # The shared URL opens the same results as a whole page.
@@ -67,3 +68,14 @@ def test_bad_input_shows_a_message_in_place(two_papers, live_server, page):
     page.locator("#search-q").fill("🤖🔥")
     page.locator("#search-q").press("Enter")
     expect(page.locator("#results .search-errors")).to_contain_text("type at least one letter or digit")
+
+
+def test_the_box_on_any_page_shows_live_results_under_it(two_papers, live_server, page):
+    page.goto(f"{live_server.url}/tags/")
+    page.wait_for_function("window.htmx !== undefined")
+    page.locator("#search-q").press_sequentially("mixture of experts", delay=30)
+    panel = page.locator(".search-panel .search-hit").first
+    expect(panel).to_contain_text("MoE-LLaVA")
+    expect(page).to_have_url(f"{live_server.url}/search/?q=mixture%20of%20experts")
+    panel.locator("a").first.click()
+    expect(page).to_have_url(f"{live_server.url}/papers/{two_papers[1].pk}/")

@@ -1,0 +1,372 @@
+"""Search at scale: HNSW against an exact scan, the full hybrid query, and /api/search under load.
+
+    python bench/search.py               # N = 100,000 papers
+    python bench/search.py --n 20000 --load-seconds 10
+
+One run prints:
+- index build time: HNSW (m=16, ef_construction=64, cosine, as declared on Embedding) over N
+  vectors, and the GIN indexes of the word search;
+- the vector query (10 nearest, ef_search=100 as the connection sets it): p50/p95/p99 with
+  HNSW and with an exact scan, and recall@10 of HNSW against the exact scan;
+- papers.search.search_papers() (the hybrid query the page and API run), p50/p95 including
+  embedding the query text with the configured model, plain and with filters;
+- /api/search requests per second under a threaded load generator against gunicorn, with
+  the error count (it must be zero), once with new queries and once with repeated ones.
+
+Data: N synthetic papers, each with an English title and abstract (pseudo-words, ~1 kB) and,
+for one in five, a Korean summary; one 384-dimensional vector per paper drawn from a mixture of
+clustered Gaussians (random-ish, as vectors of real texts cluster by topic). Its own database
+(bench_search, made from the project's migrations, dropped at the end) and Redis database 13:
+the dev database's tables are never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+REDIS_DB = 13
+DIM = 384
+SEED = 20240129
+_ML_WORDS = (
+    "synthetic data continued pretraining retrieval augmented generation model collapse benchmark multimodal "
+    "vision language hallucination compression pruning quantization distillation mixture experts sparse "
+    "reasoning mathematical instruction tuning alignment preference evaluation contamination tokenizer "
+    "attention transformer diffusion embedding knowledge graph entity rephrasing curriculum scaling"
+).split()
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+def vocabulary(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """English-like pseudo-words (with real ML words mixed in) and Korean pseudo-words."""
+    cons, vows = list("bcdfgklmnprstvz"), list("aeiou")
+    en = {"".join(rng.choice(cons) + rng.choice(vows) for _ in range(rng.integers(2, 5))) for _ in range(4000)}
+    ko = {"".join(chr(0xAC00 + int(rng.integers(0, 11172))) for _ in range(rng.integers(2, 4))) for _ in range(3000)}
+    return np.array(sorted(en) + _ML_WORDS * 20), np.array(sorted(ko))
+
+
+def make_vectors(rng: np.random.Generator, n: int, centers: np.ndarray) -> np.ndarray:
+    picks = rng.integers(0, len(centers), n)
+    v = centers[picks] + 0.5 * rng.standard_normal((n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def load(n: int, rng: np.random.Generator, en: np.ndarray, ko: np.ndarray, centers: np.ndarray) -> int:
+    """Fill the bench database with COPY; returns the number of tags."""
+    from django.db import connection
+    from pgvector.psycopg import register_vector
+
+    from papers import embeddings
+
+    model = embeddings.model_name()
+    now = dt.datetime.now(dt.timezone.utc)
+    tags = [f"topic-{i}" for i in range(40)]
+    connection.ensure_connection()
+    register_vector(connection.connection)
+    with connection.cursor() as c:
+        cur = c.cursor
+        with cur.copy("COPY papers_tag (id, slug, name) FROM STDIN") as copy:
+            for i, slug in enumerate(tags, start=1):
+                copy.write_row((i, slug, slug))
+        days = rng.integers(0, 5 * 365, n)
+        with cur.copy("COPY papers_paper (id, arxiv_id, title, published, created_at, modified_at) FROM STDIN") as copy:
+            for i in range(n):
+                title = " ".join(en[rng.integers(0, len(en), 8)]).capitalize()
+                copy.write_row((i + 1, f"9{i // 100000:03d}.{i % 100000:05d}", title, dt.date(2020, 1, 1) + dt.timedelta(days=int(days[i])), now, now))
+        with cur.copy("COPY papers_paper_tags (paper_id, tag_id) FROM STDIN") as copy:
+            for i in range(n):
+                for t in {int(rng.integers(1, len(tags) + 1)), int(rng.integers(1, len(tags) + 1))}:
+                    copy.write_row((i + 1, t))
+        text_id = 0
+        abstract_ids = np.zeros(n, dtype=np.int64)
+        with cur.copy("COPY papers_papertext (id, paper_id, lang, kind, body, origin, model, modified_at) FROM STDIN") as copy:
+            for i in range(n):
+                text_id += 1
+                copy.write_row((text_id, i + 1, "en", "title", " ".join(en[rng.integers(0, len(en), 8)]), "source", "", now))
+                text_id += 1
+                abstract_ids[i] = text_id
+                copy.write_row((text_id, i + 1, "en", "abstract", " ".join(en[rng.integers(0, len(en), 150)]) + ".", "source", "", now))
+                if i % 5 == 0:
+                    text_id += 1
+                    copy.write_row((text_id, i + 1, "ko", "summary", " ".join(ko[rng.integers(0, len(ko), 60)]) + ".", "source", "", now))
+        vectors = make_vectors(rng, n, centers)
+        sql = ("COPY papers_embedding (id, paper_id, text_id, lang, kind, model, dim, content_hash, vector, created_at) "
+               "FROM STDIN WITH (FORMAT BINARY)")
+        with cur.copy(sql) as copy:
+            copy.set_types(["bigint", "bigint", "bigint", "varchar", "varchar", "varchar", "int2", "varchar", "vector", "timestamptz"])
+            for i in range(n):
+                copy.write_row((i + 1, i + 1, int(abstract_ids[i]), "en", "abstract", model, DIM, f"{i:064x}", vectors[i], now))
+        for table in ("papers_tag", "papers_paper", "papers_paper_tags", "papers_papertext", "papers_embedding"):
+            c.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+    return len(tags)
+
+
+SEARCH_INDEXES = ("embedding_vector_hnsw", "papertext_fts_en", "papertext_trgm_cjk")
+
+
+def drop_search_indexes() -> dict[str, str]:
+    """The search indexes' definitions, dropped so the load is a plain COPY."""
+    from django.db import connection
+
+    from papers.models import Embedding
+
+    with connection.cursor() as c:
+        c.execute("SELECT indexname, indexdef FROM pg_indexes WHERE indexname = ANY(%s)", [list(SEARCH_INDEXES)])
+        defs = dict(c.fetchall())
+        assert sorted(defs) == sorted(SEARCH_INDEXES), f"search indexes in the migrations: {sorted(defs)}"
+        assert Embedding._meta.indexes[0].name == "embedding_vector_hnsw" and "m='16'" in defs["embedding_vector_hnsw"]
+        for name in defs:
+            c.execute(f"DROP INDEX {name}")
+    return defs
+
+
+def build_indexes(defs: dict[str, str]) -> dict[str, float]:
+    """Create the search indexes over the loaded rows, exactly as the migrations define them."""
+    from django.db import connection
+
+    with connection.cursor() as c:
+        # What a deployment would set for a large build: the graph must fit in maintenance_work_mem.
+        c.execute("SET maintenance_work_mem = '1GB'")
+        c.execute("SET max_parallel_maintenance_workers = 1")  # leader + 1 worker on 2 cores
+        times = {}
+        for name, definition in defs.items():
+            start = time.perf_counter()
+            c.execute(definition)
+            times[name] = time.perf_counter() - start
+        c.execute("ANALYZE")
+    return times
+
+
+def vector_queries(queries: np.ndarray, k: int = 10) -> dict:
+    from django.db import connection, transaction
+
+    from papers import embeddings
+
+    sql = "SELECT id FROM papers_embedding WHERE model = %s ORDER BY vector <=> %s LIMIT %s"
+    model = embeddings.model_name()
+
+    def run(q: np.ndarray, exact: bool, explain: bool = False):
+        with transaction.atomic(), connection.cursor() as c:
+            # Exact: a sequential scan with a top-k sort. HNSW: the index, which the planner
+            # would skip on a small N where the scan is cheaper.
+            c.execute(f"SET LOCAL {'enable_indexscan' if exact else 'enable_seqscan'} = off")
+            if explain:
+                c.execute("EXPLAIN " + sql, [model, q, k])
+                return " ".join(row[0] for row in c.fetchall())
+            start = time.perf_counter()
+            c.execute(sql, [model, q, k])
+            ids = [row[0] for row in c.fetchall()]
+            return ids, time.perf_counter() - start
+
+    assert "embedding_vector_hnsw" in run(queries[0], False, explain=True)
+    assert "embedding_vector_hnsw" not in run(queries[0], True, explain=True)
+    for q in queries[:20]:  # warm the caches
+        run(q, False)
+        run(q, True)
+    hnsw, exact, recall = [], [], []
+    for q in queries:
+        ids_h, t_h = run(q, False)
+        ids_e, t_e = run(q, True)
+        hnsw.append(t_h)
+        exact.append(t_e)
+        recall.append(len(set(ids_h) & set(ids_e)) / k)
+    return {"hnsw": hnsw, "exact": exact, "recall": float(np.mean(recall))}
+
+
+def hybrid_queries(texts: list[str], **filters) -> dict:
+    from papers import embeddings
+    from papers.search import search_papers
+
+    totals, embeds = [], []
+    for text in texts:
+        start = time.perf_counter()
+        embeddings.embed_query(text)  # new text: the model runs; search_papers then reads it from the cache
+        mid = time.perf_counter()
+        results = search_papers(q=text, k=10, **filters)
+        end = time.perf_counter()
+        assert results.semantic and len(results) > 0
+        totals.append(end - start)
+        embeds.append(mid - start)
+    return {"total": totals, "embed": embeds}
+
+
+def query_texts(rng: np.random.Generator, en: np.ndarray, ko: np.ndarray, n: int, tag: str) -> list[str]:
+    """Distinct queries, 3 in 10 Korean, so every one embeds afresh."""
+    out = []
+    for i in range(n):
+        words = ko[rng.integers(0, len(ko), 2)] if i % 10 < 3 else en[rng.integers(0, len(en), 3)]
+        out.append(" ".join(words) + f" {tag}{i}")
+    return out
+
+
+def load_test(base_url: str, make_query, seconds: float, clients: int) -> dict:
+    """`clients` threads, each sending one GET /api/search after another for `seconds`."""
+    parsed = urllib.parse.urlsplit(base_url)
+    stop = time.monotonic() + seconds
+    lock = threading.Lock()
+    latencies, errors, counter = [], [], iter(range(10**9))
+
+    def client() -> None:
+        while time.monotonic() < stop:
+            with lock:
+                q = make_query(next(counter))
+            path = "/api/search?" + urllib.parse.urlencode({"q": q, "k": 10})
+            start = time.perf_counter()
+            try:
+                conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+                conn.request("GET", path)
+                response = conn.getresponse()
+                body = response.read()
+                conn.close()
+                ok = response.status == 200 and b'"results"' in body
+            except OSError as e:
+                ok, body = False, str(e).encode()
+            with lock:
+                (latencies if ok else errors).append(time.perf_counter() - start if ok else body[:200])
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    return {"rps": len(latencies) / elapsed, "ok": len(latencies), "errors": errors, "latencies": latencies}
+
+
+def get(base_url: str, q: str) -> int:
+    parsed = urllib.parse.urlsplit(base_url)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+    conn.request("GET", "/api/search?" + urllib.parse.urlencode({"q": q}))
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def start_server(env: dict, workers: int) -> tuple[subprocess.Popen, str]:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(ROOT / "var" / "bench-search-gunicorn.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "60"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if get(url, "warm up") == 200:
+                return proc, url
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError(f"gunicorn did not answer; see {log.name}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=100_000, help="papers (and vectors) in the index (default 100,000)")
+    p.add_argument("--queries", type=int, default=200, help="vector queries (default 200)")
+    p.add_argument("--hybrid-queries", type=int, default=100, help="hybrid queries (default 100)")
+    p.add_argument("--load-seconds", type=float, default=15, help="seconds per load-test phase (default 15)")
+    p.add_argument("--clients", type=int, default=8, help="load generator threads (default 8)")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    p.add_argument("--keep", action="store_true", help="keep the bench_search database afterwards")
+    args = p.parse_args()
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from config.bootstrap import ensure_services
+
+    ensure_services()
+    from config import services
+
+    if not os.environ.get("REDIS_URL"):
+        os.environ["REDIS_URL"] = f"unix://{services.REDIS_SOCKET}?db={REDIS_DB}"  # the cache, here and in gunicorn
+    os.environ["EMBEDDINGS_QUERY_CACHE_SECONDS"] = "600"
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    rng = np.random.default_rng(SEED)
+    en, ko = vocabulary(rng)
+    centers = rng.standard_normal((max(50, args.n // 200), DIM)).astype(np.float32)
+
+    real_name = connection.settings_dict["NAME"]
+    connection.settings_dict["TEST"] = {**connection.settings_dict.get("TEST", {}), "NAME": "bench_search"}
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    server = None
+    try:
+        defs = drop_search_indexes()
+        start = time.perf_counter()
+        n_tags = load(args.n, rng, en, ko, centers)
+        load_s = time.perf_counter() - start
+        build = build_indexes(defs)
+
+        vec = vector_queries(make_vectors(rng, args.queries, centers))
+        plain = hybrid_queries(query_texts(rng, en, ko, args.hybrid_queries, "p"))
+        filtered = hybrid_queries(
+            query_texts(rng, en, ko, args.hybrid_queries // 2, "f"),
+            tag="topic-3", date_from=dt.date(2022, 1, 1), date_to=dt.date(2023, 12, 31),
+        )
+
+        s = connection.settings_dict
+        db_url = (f"postgresql://{s['USER']}@/{s['NAME']}?host={s['HOST']}" if s["HOST"].startswith("/")
+                  else f"postgresql://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}")
+        env = {**os.environ, "DATABASE_URL": db_url, "SEARCH_RATE_LIMIT": "0", "DEBUG": "false"}
+        server, url = start_server(env, args.workers)
+        fresh = load_test(url, lambda i: " ".join(en[rng.integers(0, len(en), 3)]) + f" l{i}", args.load_seconds, args.clients)
+        pool = [" ".join(en[rng.integers(0, len(en), 3)]) for _ in range(20)]
+        for q in pool:  # each query's vector is in the cache before the clock starts
+            get(url, q)
+        repeated = load_test(url, lambda i: pool[i % len(pool)], args.load_seconds, args.clients)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        if not args.keep:
+            connection.creation.destroy_test_db(real_name, verbosity=0)
+
+    print(f"search bench: N = {args.n:,} papers ({args.n:,} vectors x {DIM}), {os.cpu_count()} CPUs")
+    print(f"load (COPY): {load_s:.1f} s; {n_tags} tags; 1 in 5 papers with a Korean summary")
+    print("index build: " + ", ".join(f"{name} {t:.1f} s" for name, t in build.items()))
+    print(f"vector query, 10 nearest, {args.queries} queries (ms):")
+    for name in ("hnsw", "exact"):
+        t = vec[name]
+        print(f"  {name:6} p50 {pct(t, 50):7.2f}  p95 {pct(t, 95):7.2f}  p99 {pct(t, 99):7.2f}")
+    print(f"  recall@10 of HNSW against the exact scan: {vec['recall']:.3f}")
+    for label, h in (("hybrid search_papers(), no filters", plain), ("hybrid with tag + date range", filtered)):
+        print(f"{label}, {len(h['total'])} new queries (ms): p50 {pct(h['total'], 50):.1f}  p95 {pct(h['total'], 95):.1f}"
+              f"   of which embedding the query: p50 {pct(h['embed'], 50):.1f}  p95 {pct(h['embed'], 95):.1f}")
+    for label, r in (("new queries (embeds each)", fresh), ("repeated queries (vector cached)", repeated)):
+        print(f"/api/search, {args.workers} gunicorn workers, {args.clients} clients, {label}: {r['rps']:.1f} req/s, "
+              f"{r['ok']} ok, {len(r['errors'])} errors, p50 {pct(r['latencies'], 50):.0f} ms, p95 {pct(r['latencies'], 95):.0f} ms")
+        for error in r["errors"][:3]:
+            print(f"  error: {error!r}")
+
+
+if __name__ == "__main__":
+    main()

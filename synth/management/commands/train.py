@@ -1,0 +1,54 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from synth import training
+from synth.models import SynthesisRun, TrainingRun
+
+
+class Command(BaseCommand):
+    help = (
+        "Continued pretraining on the synthetic texts of finished synthesis runs (of one topic), in this "
+        "process or, with --queue, on the gpu worker. --resume RUN goes on with a stopped or killed run "
+        "from its last checkpoint. Hyperparameters default to the paper's recipe (tiny model: its own)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("runs", nargs="*", type=int, help="synthesis run ids")
+        parser.add_argument("--base-model", help="hub id or local path (default: CPT_BASE_MODEL, empty: tiny)")
+        for name in training.HYPERPARAMETERS:
+            field = TrainingRun._meta.get_field(name)
+            kind = {"FloatField": float, "CharField": str}.get(field.get_internal_type(), int)
+            parser.add_argument("--" + name.replace("_", "-"), type=kind, help=str(field.verbose_name))
+        parser.add_argument("--resume", type=int, metavar="RUN", help="go on with this training run")
+        parser.add_argument("--queue", action="store_true", help="hand the run to the gpu worker")
+
+    def handle(self, *args, **options):
+        if options["resume"]:
+            run = TrainingRun.objects.filter(pk=options["resume"]).first()
+            if run is None:
+                raise CommandError(f"no training run {options['resume']}")
+            if not run.is_active:  # a stopped run is queued again; its checkpoint is kept
+                TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.QUEUED, cancel_requested=False)
+        else:
+            runs = list(SynthesisRun.objects.filter(pk__in=options["runs"]))
+            if len(runs) != len(set(options["runs"])) or not runs:
+                raise CommandError("give the ids of existing synthesis runs")
+            values = {name: options[name] for name in ["base_model", *training.HYPERPARAMETERS]
+                      if options[name] is not None}
+            try:
+                run = training.start_training(synthesis_runs=runs, enqueue=options["queue"], **values)
+            except training.TrainingError as e:
+                raise CommandError(str(e)) from None
+        if options["queue"]:
+            if options["resume"]:
+                from synth.tasks_training import train_run
+
+                train_run.delay(run.pk)
+            self.stdout.write(f"training run {run.pk} queued on the gpu queue")
+            return
+        # From the command line a run is taken over deliberately, even if it looks alive.
+        status = training.run_training(run.pk, force=True)
+        run.refresh_from_db()
+        self.stdout.write(f"training run {run.pk}: {status}, step {run.step}/{run.max_steps}, "
+                          f"{run.tokens_per_s or 0:.0f} tokens/s; artifacts in {run.artifacts_dir}")
+        if run.error:
+            raise CommandError(run.error)
