@@ -43,6 +43,7 @@ def paper_for_page(pk: int) -> Paper | None:
             Prefetch("tags", queryset=Tag.objects.order_by("slug")),
             Prefetch("commentaries", queryset=Commentary.objects.order_by(F("date").desc(nulls_last=True), "id")),
             Prefetch("issues", queryset=Issue.objects.filter(status=Issue.Status.PUBLISHED).order_by("-week_start")),
+            Prefetch("enrichment_steps"),  # the pipeline's state, shown under the texts
         )
         .first()
     )

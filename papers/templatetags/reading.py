@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from papers.languages import CONTENT_LANGS, Lang, normalize_lang
+from papers.enrich import EXTRACTIVE
 from papers.models import Origin, PaperText
 
 register = template.Library()
@@ -89,6 +90,8 @@ def origin_label(obj) -> str:
     """Who wrote a text, commentary or editorial: a human (source document, editor) or a machine."""
     if obj.origin == Origin.MACHINE:
         model = getattr(obj, "model", "")
+        if model == EXTRACTIVE:
+            return _("Machine-made: sentences picked from the abstract (offline mode, no LLM)")
         return _("Machine-made (%(model)s)") % {"model": model} if model else _("Machine-made")
     if obj.origin == Origin.EDITOR:
         return _("Human: written by an editor")

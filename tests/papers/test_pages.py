@@ -190,6 +190,19 @@ class TestPaperPage:
         assert ('<a href="https://example.org/a?b=1&amp;c=2" rel="nofollow noopener noreferrer">'
                 "https://example.org/a?b=1&amp;c=2</a>.") in html
 
+    def test_it_labels_an_offline_extractive_summary_and_shows_the_pipeline_state(self, client, scp):
+        from papers.models import EnrichmentStep
+
+        PaperText.objects.create(paper=scp, lang="en", kind="summary", body="Pretraining is data-inefficient.",
+                                 origin=Origin.MACHINE, model="extractive")
+        EnrichmentStep.objects.create(paper=scp, step="summarize", status=EnrichmentStep.Status.DONE)
+        EnrichmentStep.objects.create(paper=scp, step="translate", lang="ko", status=EnrichmentStep.Status.FAILED,
+                                      error="LLM returned invalid JSON twice")
+        html = _html(client.get(f"/papers/{scp.pk}/"))
+        assert "sentences picked from the abstract (offline mode, no LLM)" in html
+        assert 'class="step step-failed"' in html and "LLM returned invalid JSON twice" in html
+        assert 'class="step step-done"' in html
+
     @pytest.mark.parametrize("pk", ["999999", "99999999999999999999"])
     def test_unknown_paper_is_404(self, client, imported_seeds, pk):
         assert client.get(f"/papers/{pk}/").status_code == 404
