@@ -145,8 +145,8 @@ def main() -> None:
 
     real_name = connection.settings_dict["NAME"]
     connection.settings_dict["TEST"] = {**connection.settings_dict.get("TEST", {}), "NAME": "bench_synth"}
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
+        connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
         topic = make_topic(args.documents)
         b_calls, b_tokens, b_seconds = baseline(topic, args.baseline_calls)
 
@@ -159,7 +159,8 @@ def main() -> None:
         requests = llm_requests(run)
         units = run.units.count()
     finally:
-        connection.creation.destroy_test_db(real_name, verbosity=0)
+        if connection.settings_dict["NAME"] != real_name:
+            connection.creation.destroy_test_db(real_name, verbosity=0)
         server.send_signal(signal.SIGTERM)
         served = json.loads(server.communicate(timeout=30)[0].strip() or "{}")
 

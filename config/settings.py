@@ -272,7 +272,8 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- synth: topics and synthesis runs (issue 5) -----------------------------------------
 # 429/5xx/timeouts are retried by papers.llm (LLM_MAX_RETRIES); a unit still failing is recorded and the run goes on.
-SYNTH_CONCURRENCY = env_int("SYNTH_CONCURRENCY", 32)  # LLM calls in flight per run (papers.llm.AsyncLLM's semaphore)
+# LLM calls in flight per run (papers.llm.AsyncLLM's semaphore); bench/synth.py: 64 is ~35x one-at-a-time, 32 ~25x.
+SYNTH_CONCURRENCY = env_int("SYNTH_CONCURRENCY", 64)
 SYNTH_MAX_OUTPUT_TOKENS = env_int("SYNTH_MAX_OUTPUT_TOKENS", 1200)  # a passage cut at this length is dropped as truncated
 SYNTH_STALL_SECONDS = env_int("SYNTH_STALL_SECONDS", 60)  # no heartbeat this long: the run page offers resume
 # --- end synth ---------------------------------------------------------------------------

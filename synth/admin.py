@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from papers import llm
 from synth import entigraph, runs
+from synth.admin_training import train  # also registers the training admins (issue 6)
 from synth.forms import SynthesizeForm, TopicForm
 from synth.models import SynthesisRun, SyntheticDocument, Topic
 
@@ -75,7 +76,7 @@ class SynthesisRunAdmin(admin.ModelAdmin):
     list_filter = ["status", "strategy"]
     search_fields = ["topic__name"]
     list_select_related = ["topic"]
-    actions = ["cancel", "resume"]
+    actions = ["cancel", "resume", train]
     fieldsets = [
         (None, {"fields": ["links", "topic", "strategy", "model", "prompt_version", "seed", "max_entities",
                            "triples_per_document", "status", "cancel_requested", "stop_reason", "error"]}),

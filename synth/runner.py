@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from papers import llm
 from papers.models import LLMCall
@@ -64,7 +65,7 @@ def run_synthesis(run_id: int) -> str:
             source_documents=len(documents), source_tokens=sum(d.tokens for d in documents)
         )
         if not documents:
-            return _finish(run, token, SynthesisRun.Status.FAILED, error="The topic's corpus is empty.")
+            return _finish(run, token, SynthesisRun.Status.FAILED, error=gettext_noop("The topic's corpus is empty."))
         stop = ""
         with _Engine(run, token, documents) as engine:
             for stage in entigraph.STAGES[run.strategy]:
@@ -195,11 +196,11 @@ class _Budget:
 
     def stop_reason(self) -> str:
         if self.target_tokens and self.tokens >= self.target_tokens:
-            return "target tokens reached"
+            return gettext_noop("target tokens reached")
         if self.max_calls and self.calls >= self.max_calls:
-            return "call cap reached"
+            return gettext_noop("call cap reached")
         if self.max_cost and self.cost >= self.max_cost:
-            return "cost cap reached"
+            return gettext_noop("cost cap reached")
         return ""
 
 
@@ -222,7 +223,8 @@ class _Engine:
             tokens=run.synthetic_tokens, calls=run.calls, cost=run.cost_usd,
         )
         self.seen_hashes = set(run.synthetic.values_list("content_hash", flat=True))
-        self.concurrency = max(1, settings.SYNTH_CONCURRENCY) if self.uses_llm else 16
+        # Extractive units are instant CPU work: one at a time, so a budget stops at the exact unit.
+        self.concurrency = max(1, settings.SYNTH_CONCURRENCY) if self.uses_llm else 1
         self.llm: llm.AsyncLLM | None = None
 
     def __enter__(self) -> _Engine:

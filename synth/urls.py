@@ -1,6 +1,6 @@
 from django.urls import path
 
-from synth import views
+from synth import urls_training, views
 
 app_name = "synth"
 urlpatterns = [
@@ -11,3 +11,4 @@ urlpatterns = [
     path("runs/<int:pk>/resume/", views.run_resume, name="run_resume"),
     path("runs/<int:pk>/corpus.jsonl", views.run_export, name="run_export"),
 ]
+urlpatterns += urls_training.urlpatterns  # training runs (issue 6)

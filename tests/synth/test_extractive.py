@@ -61,3 +61,24 @@ def test_synthesize_command_runs_the_extractive_baseline_here(offline, topic, ca
     run = SynthesisRun.objects.get()
     assert run.status == "done" and run.synthetic_documents > 0
     assert f"run {run.pk}: done" in capsys.readouterr().out
+
+
+def test_a_topic_with_an_empty_corpus_fails_with_a_reason(offline, corpus):
+    from synth.models import Topic
+
+    empty = Topic.objects.create(name="Nothing yet")
+    run = runs.start_run(topic=empty, strategy=entigraph.EXTRACTIVE, enqueue=False)
+    assert run_synthesis(run.pk) == "failed"
+    run.refresh_from_db()
+    assert run.error == "The topic's corpus is empty." and not run.units.exists()
+    assert run_synthesis(run.pk) == "skipped"  # a second delivery of the task does nothing
+
+
+def test_synthesize_command_resumes_a_stopped_run(offline, topic, capsys):
+    run = runs.start_run(topic=topic, strategy=entigraph.EXTRACTIVE, target_tokens=1, enqueue=False)
+    assert run_synthesis(run.pk) == "budget"
+    SynthesisRun.objects.filter(pk=run.pk).update(target_tokens=0)
+    call_command("synthesize", resume=run.pk)
+    run.refresh_from_db()
+    assert run.status == "done" and run.units.filter(status="pending").count() == 0
+    assert f"run {run.pk}: done" in capsys.readouterr().out

@@ -233,3 +233,29 @@ def test_cancel_stops_a_running_run_and_resume_finishes_it(synth_llm, settings, 
     assert runs.can_resume(run) and runs.resume_run(run, enqueue=False)
     assert run_synthesis(run.pk) == "done"
     assert run.units.filter(status="done").count() == 14
+
+
+def test_a_resume_takes_over_from_a_runner_that_is_still_alive(synth_llm, settings, topic, wait_until):
+    settings.SYNTH_CONCURRENCY = 2
+    synth_llm.latency = 0.1
+    run = start(topic, triples_per_document=0)
+    first = {}
+
+    def first_runner():
+        try:
+            first["status"] = run_synthesis(run.pk)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first_runner)
+    thread.start()
+    wait_until(lambda: run.units.filter(stage="pair", status="done").exists())
+    assert runs.resume_run(run, force=True, enqueue=False)  # e.g. a second delivery of the task
+    assert run_synthesis(run.pk) == "done"
+    thread.join()
+
+    assert first["status"] == "superseded"  # it saw the new owner and stopped writing
+    assert run.units.filter(status="done").count() == 14
+    assert all(u.attempts == 1 for u in run.units.all())  # no unit written by both runners
+    run.refresh_from_db()
+    assert run.synthetic.count() == run.synthetic_documents == 14
