@@ -48,7 +48,8 @@ VECTOR_ROWS = 200  # nearest Embedding rows read to find CANDIDATES papers (a pa
 # essay: without this, every Chinese query ranked its paper first). Added to cosine distance.
 COMMENTARY_PENALTY = 0.05
 TRIGRAM_THRESHOLD = 0.3  # pg_trgm word similarity; Korean particles (데이터로/데이터를) keep it well below 1
-FULLTEXT_ROWS_PER_TERM = 2000  # bounds the work for a word most texts contain
+EXACT_SCAN_PAPERS = 500  # filters leaving at most this many papers: exact vector scan over their rows
+FULLTEXT_ROWS_PER_TERM = 1000  # bounds the work for a word most texts contain
 TRIGRAM_ROWS = 2000  # likewise for Korean and Chinese
 MAX_TERMS = 32  # words of a query used for full-text search and highlighting
 SNIPPET_CHARS = 240
@@ -205,8 +206,22 @@ def paper_date():
     return Coalesce("published", Subquery(first_issue), Subquery(first_note))
 
 
-def _paper_scope(*, tag: str, issue: dt.date | None, date_from: dt.date | None, date_to: dt.date | None) -> QuerySet | None:
-    """The papers the filters allow, as a subquery of ids; None without filters."""
+@dataclass(frozen=True)
+class _Scope:
+    """The papers the filters allow: their ids when few (the lists then read just their rows,
+    and the vector list scans them exactly), else a subquery."""
+
+    ids: list[int] | None = None
+    subquery: QuerySet | None = None
+
+    def sql(self, column: str) -> tuple[str, list]:
+        if self.ids is not None:
+            return f" AND {column} = ANY(%s)", [self.ids]
+        sql, params = self.subquery.query.sql_with_params()
+        return f" AND {column} IN ({sql})", list(params)
+
+
+def _paper_scope(*, tag: str, issue: dt.date | None, date_from: dt.date | None, date_to: dt.date | None) -> _Scope | None:
     if not (tag or issue or date_from or date_to):
         return None
     papers = Paper.objects.all()
@@ -220,22 +235,42 @@ def _paper_scope(*, tag: str, issue: dt.date | None, date_from: dt.date | None, 
             papers = papers.filter(day__gte=date_from)
         if date_to:
             papers = papers.filter(day__lte=date_to)
-    return papers.values("pk")
+    ids = list(papers.order_by().values_list("pk", flat=True)[: EXACT_SCAN_PAPERS + 1])
+    return _Scope(ids=ids) if len(ids) <= EXACT_SCAN_PAPERS else _Scope(subquery=papers.values("pk"))
 
 
-def _nearest_papers(vector: np.ndarray, *, lang: str, scope: QuerySet | None) -> list[int]:
-    rows = Embedding.objects.filter(model=embeddings.model_name())
-    if lang:
-        rows = rows.filter(lang=lang)
-    if scope is not None:
-        rows = rows.filter(paper_id__in=scope)
-    rows = rows.annotate(distance=CosineDistance("vector", vector)).order_by("distance").values_list("paper_id", "kind", "distance")
+def _scope_sql(scope: _Scope | None, column: str) -> tuple[str, list]:
+    return scope.sql(column) if scope is not None else ("", [])
+
+
+def _nearest_papers(vector: np.ndarray, *, lang: str, scope: _Scope | None) -> list[int]:
+    sql, params = nearest_sql(vector, lang=lang, scope=scope)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if scope is not None and scope.ids is not None:
+            # A few filtered papers: reading their rows by paper id and sorting is exact and
+            # cheaper than an HNSW walk that skips nearly every row it visits.
+            cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     nearest: dict[int, float] = {}
     # relaxed_order iterative scans may return rows slightly out of order: keep each paper's minimum.
-    for paper_id, kind, distance in rows[:VECTOR_ROWS]:
+    for paper_id, kind, distance in rows:
         distance += COMMENTARY_PENALTY if kind == "commentary" else 0.0
         nearest[paper_id] = min(distance, nearest.get(paper_id, 2.0))
     return sorted(nearest, key=lambda pid: (nearest[pid], pid))[:CANDIDATES]
+
+
+def nearest_sql(vector: np.ndarray, *, lang: str = "", scope: _Scope | None = None) -> tuple[str, list]:
+    """The vector list's query (bench/search.py checks its plan uses the HNSW index)."""
+    literal = "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32)) + "]"
+    where, params = "model = %s", [embeddings.model_name()]
+    if lang:
+        where += " AND lang = %s"
+        params.append(lang)
+    scope_sql, scope_params = _scope_sql(scope, "paper_id")
+    sql = (f"SELECT paper_id, kind, vector <=> %s::vector AS distance FROM {Embedding._meta.db_table} "
+           f"WHERE {where}{scope_sql} ORDER BY vector <=> %s::vector LIMIT %s")
+    return sql, [literal, *params, *scope_params, literal, VECTOR_ROWS]
 
 
 def _terms(q: str) -> list[str]:
@@ -246,36 +281,30 @@ def _terms(q: str) -> list[str]:
     return list(seen)[:MAX_TERMS]
 
 
-def _scope_sql(scope: QuerySet | None, column: str) -> tuple[str, list]:
-    if scope is None:
-        return "", []
-    sql, params = scope.query.sql_with_params()
-    return f" AND {column} IN ({sql})", list(params)
-
-
-def _fulltext_papers(q: str, *, scope: QuerySet | None) -> list[int]:
+def _fulltext_papers(q: str, *, scope: _Scope | None) -> list[int]:
     """Papers whose English texts hold the query's words, any of them (OR). Each word is found
     through the index on its own and weighs by its rarity among the matches (an idf), times
     how many of the paper's texts hold it. ts_rank would re-parse every matching text, and a
-    common word ("models") matches most of a real corpus."""
+    common word ("models") matches most of a real corpus: at most FULLTEXT_ROWS_PER_TERM rows
+    per word are read, before the filters, so a filter never makes a word scan the table."""
     terms = [t for t in _terms(q) if not _CJK.search(t)]
     if not terms:
         return []
-    text_scope, text_params = _scope_sql(scope, "t.paper_id")
-    note_scope, note_params = _scope_sql(scope, "cp.paper_id")
+    scope_sql, scope_params = _scope_sql(scope, "m.paper_id")
     sql = f"""
         WITH hits AS (
             SELECT terms.term, m.paper_id FROM unnest(%s::text[]) AS terms(term) CROSS JOIN LATERAL (
                 SELECT t.paper_id FROM {PaperText._meta.db_table} t
                 WHERE t.lang = 'en'
-                  AND to_tsvector('english'::regconfig, t.body) @@ plainto_tsquery('english'::regconfig, terms.term){text_scope}
+                  AND to_tsvector('english'::regconfig, t.body) @@ plainto_tsquery('english'::regconfig, terms.term)
                 UNION ALL
                 SELECT cp.paper_id FROM {Commentary._meta.db_table} c
                 JOIN {Commentary.papers.through._meta.db_table} cp ON cp.commentary_id = c.id
                 WHERE c.lang = 'en'
-                  AND to_tsvector('english'::regconfig, c.body) @@ plainto_tsquery('english'::regconfig, terms.term){note_scope}
+                  AND to_tsvector('english'::regconfig, c.body) @@ plainto_tsquery('english'::regconfig, terms.term)
                 LIMIT %s
             ) m
+            WHERE true{scope_sql}
         ),
         df AS (SELECT term, count(*)::float AS n FROM hits GROUP BY term),
         tf AS (SELECT term, paper_id, count(*) AS n FROM hits GROUP BY term, paper_id)
@@ -284,33 +313,33 @@ def _fulltext_papers(q: str, *, scope: QuerySet | None) -> list[int]:
         GROUP BY tf.paper_id ORDER BY score DESC, tf.paper_id LIMIT %s
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [terms, *text_params, *note_params, FULLTEXT_ROWS_PER_TERM, CANDIDATES])
+        cursor.execute(sql, [terms, FULLTEXT_ROWS_PER_TERM, *scope_params, CANDIDATES])
         return [row[0] for row in cursor.fetchall()]
 
 
-def _trigram_papers(q: str, *, lang: str, scope: QuerySet | None) -> list[int]:
+def _trigram_papers(q: str, *, lang: str, scope: _Scope | None) -> list[int]:
     # Only the query's Korean and Chinese words: English words inside ko/zh texts (RAG,
     # Retriever) would otherwise outrank the English texts that full-text search finds.
     q = " ".join(word for word in _WORD.findall(q) if _CJK.search(word))
     if not q:
         return []
     langs = [lang] if lang else list(CJK_LANGS)
-    text_scope, text_params = _scope_sql(scope, "t.paper_id")
-    note_scope, note_params = _scope_sql(scope, "cp.paper_id")
+    scope_sql, scope_params = _scope_sql(scope, "m.paper_id")
     # "lang IN ('ko', 'zh')" is the partial indexes' predicate; the narrower lang test follows it.
-    # The LIMIT bounds the rows whose similarity is computed when a common word matches many.
+    # The LIMITs bound the rows whose similarity is computed when a common word matches many.
     sql = f"""
         SELECT paper_id, max(word_similarity(%s, body)) AS similarity FROM (
             (SELECT t.paper_id, t.body FROM {PaperText._meta.db_table} t
-             WHERE t.lang IN ('ko', 'zh') AND t.lang = ANY(%s) AND %s <%% t.body{text_scope} LIMIT %s)
+             WHERE t.lang IN ('ko', 'zh') AND t.lang = ANY(%s) AND %s <%% t.body LIMIT %s)
             UNION ALL
             (SELECT cp.paper_id, c.body FROM {Commentary._meta.db_table} c
              JOIN {Commentary.papers.through._meta.db_table} cp ON cp.commentary_id = c.id
-             WHERE c.lang IN ('ko', 'zh') AND c.lang = ANY(%s) AND %s <%% c.body{note_scope} LIMIT %s)
-        ) matches
+             WHERE c.lang IN ('ko', 'zh') AND c.lang = ANY(%s) AND %s <%% c.body LIMIT %s)
+        ) m
+        WHERE true{scope_sql}
         GROUP BY paper_id ORDER BY similarity DESC, paper_id LIMIT %s
     """
-    params = [q, langs, q, *text_params, TRIGRAM_ROWS, langs, q, *note_params, TRIGRAM_ROWS, CANDIDATES]
+    params = [q, langs, q, TRIGRAM_ROWS, langs, q, TRIGRAM_ROWS, *scope_params, CANDIDATES]
     with transaction.atomic(), connection.cursor() as cursor:
         # The <% operator (which the trigram index serves) compares against this setting.
         cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [str(TRIGRAM_THRESHOLD)])

@@ -67,7 +67,7 @@ def test_reader_sees_chinese_commentary_and_a_missing_language_notice(page, live
     page.get_by_role("link", name="Synthetic continued pretraining").click()
     page.get_by_role("button", name="中文").click()
     expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
-    expect(page.locator(".paper-summary .missing")).to_have_text("No Chinese summary yet.")
+    expect(page.locator(".paper-summary .missing")).to_have_text("还没有中文概要。")
     chinese = page.locator('.comment .text-body[lang="zh"]')
     expect(chinese).to_contain_text("合成数据")
     # Nothing overflows the phone's width.

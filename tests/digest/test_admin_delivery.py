@@ -54,7 +54,7 @@ def test_send_test_copy_asks_for_an_address_then_sends_one_copy(editor_client, p
     assert "Test copy of 2024-01-29 – 2024-02-04 sent to proof@example.org." in response.content.decode()
     [copy] = smtp_server.to("proof@example.org")
     assert copy.message["Subject"].strip().startswith("[TEST] ")  # (a long encoded subject is folded)
-    assert "합성 지속 사전학습" in copy.text and "TEST COPY" in copy.text
+    assert "합성 지속 사전학습" in copy.text and "테스트 메일: 구독자에게는 발송되지 않았습니다." in copy.text
     assert copy.message["List-Unsubscribe"] is None
     assert not Delivery.objects.exists()  # subscribers are untouched
 

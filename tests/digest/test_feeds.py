@@ -37,7 +37,7 @@ def test_korean_feed_is_in_korean_with_marked_fallback(client, published_issue):
     assert feed.feed.language == "ko"
     summary = feed.entries[0].summary
     assert "합성 지속 사전학습" in summary
-    assert "Only in English" in summary and "in English: no translation yet" in summary
+    assert "Only in English" in summary and "영어로 표시: 아직 번역 없음" in summary
 
 
 def test_tag_feed_has_only_that_tags_papers(client, published_issue, tags):

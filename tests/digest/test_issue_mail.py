@@ -22,7 +22,7 @@ def test_headers_allow_one_click_unsubscribe(smtp_server, published_issue, ko_su
     assert message["Message-ID"] == f"<issue-{published_issue.pk}.subscriber-{ko_subscriber.pk}@localhost>"
     assert message["Content-Language"] == "ko"
     assert message["To"] == ko_subscriber.email
-    assert message["Subject"] == "ML papers of the week 2024-01-29 – 2024-02-04"
+    assert message["Subject"] == "주간 ML 논문 2024-01-29 – 2024-02-04"  # in the subscriber's language
     # On the wire the URL stands in plain angle brackets (folded at most): mail clients do
     # not decode RFC 2047 words in List-Unsubscribe.
     raw = mail.raw.decode("utf-8")
@@ -53,17 +53,17 @@ def test_korean_subscriber_gets_korean_with_visible_english_fallback(smtp_server
     assert "A week of synthetic data." not in text
     # The paper without a Korean text is shown in English, and says so.
     assert "Only in English" in text
-    assert text.count("In English: no 한국어 translation yet.") == 1
+    assert text.count("영어로 표시: 아직 한국어 번역이 없습니다.") == 1
     fallback_entry = re.search(r'<div class="entry"[^>]*lang="en"[^>]*>.*?</div>', html, re.S).group(0)
-    assert "Only in English" in fallback_entry and "no 한국어 translation yet" in fallback_entry
+    assert "Only in English" in fallback_entry and "아직 한국어 번역이 없습니다" in fallback_entry
 
 
 def test_chinese_subscriber_gets_english_marked_as_fallback(smtp_server, published_issue, zh_subscriber):
     sending.send_issue(published_issue)
     [mail] = smtp_server.to(zh_subscriber.email)
     assert "Synthetic continued pretraining" in mail.text
-    assert mail.text.count("In English: no 中文 translation yet.") == 3
-    assert "In English: no 中文 version yet." in mail.text  # the editorial too
+    assert mail.text.count("以英文显示：尚无中文译文。") == 3
+    assert "以英文显示：尚无中文版本。" in mail.text  # the editorial too
 
 
 def test_english_subscriber_sees_no_fallback_notes(smtp_server, published_issue, en_subscriber):

@@ -115,12 +115,12 @@ class TestPaperPage:
         korean_summary = olmo.texts.get(lang="ko", kind="summary").body
         korean_abstract = olmo.texts.get(lang="ko", kind="abstract").body
         assert korean_summary[:40] in html and korean_abstract[:40] in html
-        assert f"Original title: {OLMO_EN}" in html
+        assert f"원제: {OLMO_EN}" in html
 
     def test_lang_parameter_overrides_the_interface_language(self, korean_reader, olmo):
         html = _html(korean_reader.get(f"/papers/{olmo.pk}/?lang=en"))
         assert _h1(html) == OLMO_EN
-        assert f'href="/papers/{olmo.pk}/">Back to my language' in html
+        assert f'href="/papers/{olmo.pk}/">내 언어로 돌아가기' in html
 
     def test_the_language_switch_remembers_the_choice(self, client, olmo):
         html = _html(client.get(f"/papers/{olmo.pk}/?lang=en"))

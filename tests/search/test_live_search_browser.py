@@ -4,6 +4,7 @@ import shutil
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from django.core.management import call_command
 from playwright.sync_api import expect, sync_playwright
 
 from papers.embeddings import embed_paper
@@ -14,7 +15,9 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def two_papers(transactional_db):
-    """Committed (the live server has its own connection) and embedded."""
+    """Committed (the live server has its own connection) and embedded, in an otherwise
+    empty database: this package's seed corpus may still be there when only tests/search runs."""
+    call_command("flush", interactive=False, verbosity=0)
     rag = Paper.objects.create(title="Corrective Retrieval Augmented Generation", arxiv_id="2401.15884")
     PaperText.objects.create(paper=rag, lang="en", kind="title", body=rag.title)
     PaperText.objects.create(paper=rag, lang="ko", kind="title", body="CRAG: 자가 수정 검색 증강 생성")
