@@ -26,7 +26,6 @@ import argparse
 import datetime as dt
 import http.client
 import os
-import statistics
 import subprocess
 import sys
 import threading

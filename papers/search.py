@@ -4,7 +4,8 @@ related_papers() gives a paper page its nearest neighbours.
 A query builds three ranked lists of papers, each limited by the same filters, and fuses
 them by reciprocal rank fusion (RRF):
 - meaning: pgvector HNSW (cosine) over the Embedding rows of the current model. Filters
-  stay correct because the connection turns on hnsw.iterative_scan (config/settings.py).
+  stay correct because the connection turns on hnsw.iterative_scan (config/settings.py);
+  filters that leave only a few papers get an exact scan of their rows instead.
 - words, English: PostgreSQL full-text search ('english') over English texts and commentary,
   each word weighted by its rarity.
 - words, Korean and Chinese: pg_trgm word similarity over ko/zh texts and commentary;
@@ -96,7 +97,7 @@ class RelatedPaper:
     title: str
     title_lang: str
     date: dt.date | None
-    similarity: float  # cosine similarity of the two papers' mean vectors' nearest texts
+    similarity: float  # 1 - cosine distance of its nearest text to the page paper's mean vector
 
     @property
     def url(self) -> str:
@@ -121,7 +122,7 @@ def search_papers(
 ) -> SearchResults:
     """The k best papers for q. Filters: tag slug, language of the matching text (ko/zh/en),
     the paper's date range, and an issue by the first day of its week."""
-    q = normalize_query(q)
+    q = normalize_query(q)[: settings.SEARCH_MAX_QUERY_CHARS]
     if not q:
         return SearchResults()
     scope = _paper_scope(tag=tag, issue=issue, date_from=date_from, date_to=date_to)
@@ -152,8 +153,8 @@ def search_papers(
 
 
 def related_papers(paper: Paper, *, k: int = 5, reader_lang: str = "en") -> list[RelatedPaper]:
-    """The k papers nearest to this one: the query is the mean of its own vectors, so a
-    paper known only by an English abstract and one with Korean commentary both count."""
+    """The k papers nearest to this one. The query is the mean of the paper's own vectors
+    (every text, every language), so no single text decides."""
     model = embeddings.model_name()
     own = [np.asarray(v, dtype=np.float32) for v in Embedding.objects.filter(paper=paper, model=model).values_list("vector", flat=True)]
     if not own:
@@ -163,10 +164,11 @@ def related_papers(paper: Paper, *, k: int = 5, reader_lang: str = "en") -> list
     rows = (
         Embedding.objects.filter(model=model).exclude(paper=paper)
         .annotate(distance=CosineDistance("vector", centre)).order_by("distance")
-        .values_list("paper_id", "distance")[: k * 10]
+        .values_list("paper_id", "kind", "distance")[: k * 10]
     )
     nearest: dict[int, float] = {}
-    for paper_id, distance in rows:
+    for paper_id, kind, distance in rows:
+        distance += COMMENTARY_PENALTY if kind == "commentary" else 0.0
         nearest[paper_id] = min(distance, nearest.get(paper_id, 2.0))
     ids = sorted(nearest, key=lambda pid: (nearest[pid], pid))[:k]
     papers = _papers_for_display(ids)

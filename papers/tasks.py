@@ -8,14 +8,14 @@ good is recorded on its EnrichmentStep and the chain goes on with the next step.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 
 from celery import chain, shared_task
 from django.conf import settings
 from django.db import transaction
 
-from papers import enrich
+from papers import embeddings, enrich
+from papers.embeddings import EmbeddingError
 from papers.ingest import arxiv
 from papers.llm import LLMError
 from papers.models import EnrichmentStep, Paper
@@ -24,10 +24,11 @@ log = logging.getLogger(__name__)
 
 
 def enrichment_chain(paper_id: int):
-    # LLM steps go to the `llm` queue, whose workers can scale up to the provider's rate limit.
-    steps = [summarize_paper.si(paper_id).set(queue="llm")]
-    steps += [translate_paper.si(paper_id, lang).set(queue="llm") for lang in enrich.target_languages()]
-    steps += [tag_paper.si(paper_id).set(queue="llm"), embed_paper.si(paper_id)]
+    # CELERY_TASK_ROUTES sends the LLM steps to the `llm` queue, whose workers can scale up
+    # to the provider's rate limit; embedding stays on `default`.
+    steps = [summarize_paper.si(paper_id)]
+    steps += [translate_paper.si(paper_id, lang) for lang in enrich.target_languages()]
+    steps += [tag_paper.si(paper_id), embed_paper.si(paper_id)]
     return chain(*steps)
 
 
@@ -66,18 +67,13 @@ def tag_paper(self, paper_id: int) -> None:
 
 @shared_task(bind=True, acks_late=True)
 def embed_paper(self, paper_id: int) -> None:
-    """The search issue's papers.tasks_embed.embed_paper, run here so the step's state is recorded."""
-    if not Paper.objects.filter(pk=paper_id).exists():
+    """The chain's last step: papers.embeddings.embed_paper, with the step's state recorded."""
+    paper = Paper.objects.filter(pk=paper_id).first()
+    if paper is None:
         return
-    if importlib.util.find_spec("papers.tasks_embed") is None:
-        enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.SKIPPED, "search is not installed yet")
-        return
-    from papers import tasks_embed  # lazily: it loads the embedding model
-    from papers.embeddings import EmbeddingError
-
     enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.RUNNING)
     try:
-        tasks_embed.embed_paper(paper_id)  # the task's body, in this task
+        embeddings.embed_paper(paper)
     except EmbeddingError as e:
         retries = self.request.retries
         if e.retryable and retries < settings.ENRICH_MAX_RETRIES:

@@ -14,7 +14,7 @@ from papers.models import Paper
 MAX_RETRIES = 5
 
 
-@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES, queue="default")
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
 def embed_paper(self, paper_id: int) -> str:
     paper = Paper.objects.filter(pk=paper_id).first()
     if paper is None:

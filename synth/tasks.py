@@ -7,6 +7,6 @@ from synth import runner
 
 # acks_late: a worker killed mid-run leaves the message to be delivered again, and running a
 # run twice is harmless (done units are skipped; a finished run is not started again).
-@shared_task(acks_late=True, queue="llm")
+@shared_task(acks_late=True)
 def synthesize_run(run_id: int) -> str:
     return runner.run_synthesis(run_id)

@@ -53,3 +53,19 @@ class TestFilters:
     def test_filtered_vector_search_returns_k_results_when_most_rows_are_filtered_out(self, corpus):
         # 2 of 12 papers pass; without iterative scans HNSW could stop short of them.
         assert len(search_papers(q="benchmark for multimodal models", k=10, date_from=dt.date(2024, 9, 1))) == 2
+
+
+def test_a_filter_as_ids_or_as_a_subquery_gives_the_same_lists(corpus):
+    # Few papers pass: their ids and an exact vector scan; many: a subquery and HNSW.
+    from papers import embeddings
+    from papers.search import _fulltext_papers, _nearest_papers, _Scope, _trigram_papers
+
+    papers = Paper.objects.filter(issues__week_start=DIGEST_WEEK).values("pk")
+    by_ids, by_subquery = _Scope(ids=list(papers.values_list("pk", flat=True))), _Scope(subquery=papers)
+    vector = embeddings.embed_query("retrieval augmented generation")
+    nearest = _nearest_papers(vector, lang="", scope=by_ids)
+    assert len(nearest) == 10 and nearest == _nearest_papers(vector, lang="", scope=by_subquery)
+    words = _fulltext_papers("retrieval augmented generation", scope=by_ids)
+    assert words and words == _fulltext_papers("retrieval augmented generation", scope=by_subquery)
+    trigrams = _trigram_papers("검색 증강 생성", lang="", scope=by_ids)
+    assert trigrams and trigrams == _trigram_papers("검색 증강 생성", lang="", scope=by_subquery)
