@@ -3,6 +3,7 @@ commentary here; pipeline records (LLM calls, embeddings) are read-only. The LLM
 with its totals, the enrichment inline and the re-run action live in papers/admin_llm.py."""
 
 from django.contrib import admin
+from django.db import models
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
@@ -53,6 +54,7 @@ class LinkInline(admin.TabularInline):
     model = Link
     extra = 0
     fields = ["position", "kind", "url"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a scheme-less link means https
 
 
 class PaperVersionInline(admin.TabularInline):

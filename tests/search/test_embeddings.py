@@ -81,7 +81,9 @@ class TestIdempotence:
 class TestTaskAndCommand:
     def test_task_reports_and_changes_nothing_on_a_second_delivery(self, corpus):
         paper = Paper.objects.get(arxiv_id=CRAG)
-        assert embed_paper_task.queue == "default"
+        from config.celery import app
+
+        assert app.amqp.router.route({}, embed_paper_task.name)["queue"].name == "default"
         line = embed_paper_task.apply(args=[paper.pk]).get()
         assert line == "0 new, 0 re-embedded, 6 unchanged, 0 removed"  # 3 kinds x ko, en
 
