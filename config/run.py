@@ -36,6 +36,7 @@ def _prepare() -> str:
     call_command("import_seeds", str(settings.SEEDS_DIR))
     call_command("collectstatic", interactive=False, verbosity=0)  # whitenoise serves from STATIC_ROOT
     _queue_missing_embeddings()
+    _ensure_demo_topic()
 
     User = get_user_model()
     username = os.environ.get("ADMIN_USERNAME", "admin")
@@ -59,6 +60,20 @@ def _queue_missing_embeddings() -> None:
 
     for pk in Paper.objects.filter(embeddings__isnull=True).values_list("pk", flat=True):
         embed_paper.delay(pk)
+
+
+def _ensure_demo_topic() -> None:
+    """A first run gets one topic over the demo corpus, so "Synthesize" can be tried at once."""
+    from papers.models import Tag
+    from synth.models import Topic
+
+    if Topic.objects.exists():
+        return
+    topic = Topic.objects.create(
+        name="Synthetic data",
+        description="Papers on synthetic data for pretraining (the demo corpus's #synthetic-data tag).",
+    )
+    topic.tags.set(Tag.objects.filter(slug__in=["synthetic-data", "continual-pretraining"]))
 
 
 def main() -> int:
