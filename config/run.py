@@ -35,7 +35,7 @@ def _prepare() -> str:
     call_command("migrate", interactive=False, verbosity=0)
     call_command("import_seeds", str(settings.SEEDS_DIR))
     call_command("collectstatic", interactive=False, verbosity=0)  # whitenoise serves from STATIC_ROOT
-    _queue_missing_embeddings()
+    _enrich_new_papers()
     _ensure_demo_topic()
 
     User = get_user_model()
@@ -52,14 +52,14 @@ def _prepare() -> str:
     return f"admin login: {username} (password from ADMIN_PASSWORD, or: python manage.py changepassword {username})"
 
 
-def _queue_missing_embeddings() -> None:
-    """Papers never embedded (the demo corpus on a first run) are embedded by the worker, in
-    the background: search by meaning fills in within a minute while the site is already up."""
+def _enrich_new_papers() -> None:
+    """Papers the pipeline never saw (the demo corpus on a first run) go through it in the
+    background: summaries (extractive offline), translations with an LLM, tags, and the
+    embeddings that search by meaning needs. The site is up meanwhile."""
     from papers.models import Paper
-    from papers.tasks_embed import embed_paper
+    from papers.tasks import enqueue_enrichment
 
-    for pk in Paper.objects.filter(embeddings__isnull=True).values_list("pk", flat=True):
-        embed_paper.delay(pk)
+    enqueue_enrichment(list(Paper.objects.filter(enrichment_steps__isnull=True).values_list("pk", flat=True)))
 
 
 def _ensure_demo_topic() -> None:
