@@ -46,7 +46,26 @@ class Topic(models.Model):
         return self.name
 
 
-class SynthesisRun(models.Model):
+class Job(models.Model):
+    """What synthesis and training runs share: who started them, when, and whether they are
+    still going (a subclass lists its ACTIVE statuses)."""
+
+    ACTIVE: tuple = ()
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class SynthesisRun(Job):
     class Strategy(models.TextChoices):
         ENTIGRAPH = "entigraph", _("EntiGraph (entities, pairs, triples)")
         REPHRASE = "rephrase", _("Rephrase (WRAP-style baseline)")
@@ -97,11 +116,6 @@ class SynthesisRun(models.Model):
     dropped_truncated = models.PositiveIntegerField(default=0)
     dropped_duplicate = models.PositiveIntegerField(default=0)
 
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("synthesis run")
@@ -109,10 +123,6 @@ class SynthesisRun(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.topic} ({self.strategy})"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in self.ACTIVE
 
     @property
     def is_baseline(self) -> bool:
@@ -231,7 +241,7 @@ class SyntheticDocument(models.Model):
 # --- continued pretraining (issue 6): training runs and the evaluation question set -------
 
 
-class TrainingRun(models.Model):
+class TrainingRun(Job):
     """Continued pretraining of a base model on the synthetic texts of one topic's runs.
 
     The hyperparameters default to the paper's recipe and have TrainConfig's names
@@ -286,11 +296,6 @@ class TrainingRun(models.Model):
     artifacts_dir = models.CharField(max_length=500, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("training run")
@@ -298,10 +303,6 @@ class TrainingRun(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.topic} ({self.base_model or 'tiny'})"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in self.ACTIVE
 
     @property
     def is_tiny(self) -> bool:

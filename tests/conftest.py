@@ -4,6 +4,7 @@ starts, a real Celery worker process, and named people."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -123,6 +124,28 @@ def celery_worker_process(transactional_db, celery_worker_env):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+SCREENSHOTS = ROOT / "var" / "screenshots"
+
+
+@pytest.fixture
+def page(live_server):
+    """A page in headless Chromium (Debian's package) for the browser tests; screenshots go
+    to var/screenshots/."""
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        context = browser.new_context(locale="en-US", viewport={"width": 1100, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        yield page
+        browser.close()
 
 
 @pytest.fixture

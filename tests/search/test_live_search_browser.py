@@ -1,11 +1,10 @@
 """Live search in headless Chromium: type, results appear without a reload, URL follows."""
 
-import shutil
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.core.management import call_command
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from papers.embeddings import embed_paper
 from papers.models import Paper, PaperText, Tag
@@ -28,17 +27,6 @@ def two_papers(transactional_db):
     for paper in (rag, moe):
         embed_paper(paper)
     return rag, moe
-
-
-@pytest.fixture
-def page(live_server):
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
-        page = browser.new_page()
-        yield page
-        browser.close()
 
 
 def test_typing_shows_results_without_reload_and_updates_the_url(two_papers, live_server, page):
