@@ -11,7 +11,7 @@ from papers import llm
 from synth import entigraph, runs
 from synth.admin_training import train  # also registers the training admins (issue 6)
 from synth.forms import SynthesizeForm, TopicForm
-from synth.models import SynthesisRun, SyntheticDocument, Topic
+from synth.models import CorpusDocument, SynthesisRun, SynthesisUnit, SyntheticDocument, Topic
 
 
 @admin.register(Topic)
@@ -126,3 +126,29 @@ class SyntheticDocumentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the runner writes: editors look, never edit (a changed row would break resume)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CorpusDocument)
+class CorpusDocumentAdmin(ReadOnlyAdmin):
+    list_display = ["id", "run", "kind", "lang", "title", "tokens"]
+    list_filter = ["kind", "lang"]
+    list_select_related = ["run__topic"]
+    search_fields = ["title", "text"]
+
+
+@admin.register(SynthesisUnit)
+class SynthesisUnitAdmin(ReadOnlyAdmin):
+    list_display = ["id", "run", "stage", "entities", "status", "attempts", "dropped", "finished_at"]
+    list_filter = ["stage", "status", "dropped"]
+    list_select_related = ["run__topic"]
+    search_fields = ["error", "key"]

@@ -15,7 +15,7 @@ from papers.models import Commentary, Embedding, EnrichmentStep, LLMCall, Paper,
 
 pytestmark = pytest.mark.django_db
 
-APPS = ["papers", "digest"]
+APPS = ["papers", "digest", "synth"]
 
 
 def _models():
