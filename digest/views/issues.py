@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from digest import issues
 from papers import selectors
 from papers.languages import CONTENT_LANGS
 from papers.views.browse import reader_lang
@@ -20,6 +21,10 @@ def _issue_context(request: HttpRequest, issue) -> dict:
     context = {"lang": lang, "lang_override": override, "content_langs": CONTENT_LANGS, "issue": issue}
     if issue is not None:
         context["editorial"], context["other_editorials"] = selectors.editorial_in(issue, lang)
+        if issue.frozen_content:
+            # Published issues read as they were published: later enrichment (a new machine
+            # translation, a re-tag) changes the paper pages, never the issue.
+            context["snapshot"] = issues.localize(issues.issue_content(issue), lang=lang)
     return context
 
 

@@ -103,6 +103,23 @@ class TestIssuePages:
         assert "Draft: not published yet" in _html(client.get("/issues/2024-02-05/"))
 
 
+class TestPublishedSnapshot:
+    def test_a_published_issue_reads_as_published_while_the_paper_page_moves_on(self, client, olmo):
+        from digest.issues import publish_issue
+
+        publish_issue(Issue.objects.get())  # freezes the seed issue's content
+        PaperText.objects.create(paper=olmo, lang="zh", kind="title", body="OLMo：加速语言模型科学",
+                                 origin=Origin.MACHINE, model="gpt-4o-mini")
+        client.cookies["django_language"] = "zh-hans"
+        issue_html = _html(client.get("/issues/2024-01-29/"))
+        assert "OLMo：加速语言模型科学" not in issue_html
+        # The snapshot had no Chinese title for OLMo: it shows in English, and says why.
+        assert OLMO_EN in issue_html and "本期发布时还没有中文文本，以英文显示。" in issue_html
+        assert "按 " in issue_html and "发布时的内容显示" in issue_html
+        assert issue_html.count('class="paper-card"') == 10
+        assert _h1(_html(client.get(f"/papers/{olmo.pk}/"))) == "OLMo：加速语言模型科学"
+
+
 class TestPaperPage:
     def test_it_shows_the_english_title_to_an_english_reader(self, client, olmo):
         html = _html(client.get(f"/papers/{olmo.pk}/"))
