@@ -65,6 +65,7 @@ def _local_secret_key() -> str:
 
 
 DEBUG = env_bool("DEBUG", False)
+SECRET_KEY_IS_LOCAL = not env_secret("SECRET_KEY")  # papers.checks warns about it in deployments
 SECRET_KEY = env_secret("SECRET_KEY") or _local_secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")

@@ -59,3 +59,19 @@ def test_env_bool_refuses_what_it_does_not_know(monkeypatch):
     monkeypatch.setenv("SOME_INT", "12a")
     with pytest.raises(ImproperlyConfigured, match="expected an integer"):
         env_int("SOME_INT", 1)
+
+
+def test_deploy_check_warns_about_the_local_secret_key(settings):
+    from django.core.checks import run_checks
+
+    settings.SECRET_KEY_IS_LOCAL = True
+    assert "papers.W001" in {m.id for m in run_checks(include_deployment_checks=True)}
+    settings.SECRET_KEY_IS_LOCAL = False
+    assert "papers.W001" not in {m.id for m in run_checks(include_deployment_checks=True)}
+
+
+def test_llm_url_without_a_model_is_an_error(settings):
+    from django.core.checks import run_checks
+
+    settings.LLM_BASE_URL, settings.LLM_MODEL = "http://127.0.0.1:9/v1", ""
+    assert "papers.E001" in {m.id for m in run_checks()}
