@@ -21,6 +21,7 @@ import logging
 import re
 import time
 import unicodedata
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import nh3
@@ -247,8 +248,10 @@ def _scope_sql(scope: _Scope | None, column: str) -> tuple[str, list]:
 
 def _nearest_papers(vector: np.ndarray, *, lang: str, scope: _Scope | None) -> list[int]:
     sql, params = nearest_sql(vector, lang=lang, scope=scope)
-    with transaction.atomic(), connection.cursor() as cursor:
-        if scope is not None and scope.ids is not None:
+    exact = scope is not None and scope.ids is not None
+    # A transaction only for SET LOCAL: otherwise its COMMIT is one more round trip per search.
+    with transaction.atomic() if exact else nullcontext(), connection.cursor() as cursor:
+        if exact:
             # A few filtered papers: reading their rows by paper id and sorting is exact and
             # cheaper than an HNSW walk that skips nearly every row it visits.
             cursor.execute("SET LOCAL enable_indexscan = off")
