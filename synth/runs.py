@@ -108,6 +108,16 @@ def resume_run(run: SynthesisRun, *, force: bool = False, enqueue: bool = True) 
     return True
 
 
+
+def resume_stalled_runs() -> list[int]:
+    """Queue again the running runs whose runner died with its worker (a kill, a crash, a
+    restart): no heartbeat for SYNTH_STALL_SECONDS, though a live runner beats every second.
+    Beat calls this every minute, so a restarted worker finishes them unasked. Queued runs are
+    left alone: they wait for a worker, and queueing them again would only pile up messages."""
+    cutoff = timezone.now() - dt.timedelta(seconds=settings.SYNTH_STALL_SECONDS)
+    stalled = SynthesisRun.objects.filter(status=SynthesisRun.Status.RUNNING, heartbeat_at__lt=cutoff)
+    return [run.pk for run in stalled.order_by("pk") if resume_run(run)]
+
 # --- what the run page shows --------------------------------------------------------------
 
 STAGE_LABELS = {

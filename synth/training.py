@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -93,6 +94,54 @@ def is_stalled(run: TrainingRun) -> bool:
     return timezone.now() - last > dt.timedelta(seconds=settings.CPT_STALL_SECONDS)
 
 
+def requeue_stalled_runs() -> list[int]:
+    """Queue again the running runs whose worker died: no heartbeat for CPT_STALL_SECONDS,
+    though a live worker beats every CPT_HEARTBEAT_SECONDS whatever it is doing (loading,
+    evaluating, training). Beat calls this every minute; the next gpu worker resumes each run
+    from its checkpoint. The broker would redeliver the killed task only after its visibility
+    timeout (hours)."""
+    from synth.tasks_training import train_run  # the task module imports this one
+
+    cutoff = timezone.now() - dt.timedelta(seconds=settings.CPT_STALL_SECONDS)
+    requeued = []
+    for run in TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff).order_by("pk"):
+        with transaction.atomic():
+            # Only if its heartbeat did not move since we read it; queued, it is not picked twice.
+            if TrainingRun.objects.filter(pk=run.pk, status=run.status, heartbeat_at=run.heartbeat_at).update(
+                    status=TrainingRun.Status.QUEUED):
+                train_run.delay_on_commit(run.pk)
+                requeued.append(run.pk)
+    return requeued
+
+
+class _Heartbeat:
+    """A thread that stamps the run's heartbeat while this process lives, so a long load or
+    evaluation is never taken for a dead worker; only a dead process stops beating."""
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-training-{run_id}", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join()
+
+    def _beat(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self.stopped.wait(settings.CPT_HEARTBEAT_SECONDS):
+                TrainingRun.objects.filter(pk=self.run_id, status=TrainingRun.Status.RUNNING).update(
+                    heartbeat_at=timezone.now())
+        finally:
+            connection.close()  # this thread's own connection
+
+
 # --- the data of a run -------------------------------------------------------------------
 
 
@@ -174,7 +223,8 @@ def run_training(run_id: int, *, force: bool = False) -> str:
         return "running elsewhere"
     run.refresh_from_db()
     try:
-        return _train(run)
+        with _Heartbeat(run.pk):
+            return _train(run)
     except Exception as e:
         from synth.cpt import CPTError
 

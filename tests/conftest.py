@@ -76,8 +76,9 @@ def celery_worker_env() -> dict:
 def celery_worker_process(transactional_db, celery_worker_env):
     """A real `celery worker` process on the test database and the test Redis database.
 
-    Yields a handle with .proc and .kill(); tests that depend on the worker's behaviour
-    (acks, redelivery, a kill mid-task) use this instead of an in-process worker."""
+    Yields a handle with .proc, .kill() and .restart(); tests that depend on the worker's
+    behaviour (acks, redelivery, a kill mid-task and a restart) use this instead of an
+    in-process worker."""
     from django.conf import settings
 
     env = {
@@ -86,44 +87,57 @@ def celery_worker_process(transactional_db, celery_worker_env):
         "DATABASE_URL": _test_database_url(),
         "REDIS_URL": settings.CELERY_BROKER_URL,
     }
-    log = open(ROOT / "var" / f"test-worker-{os.getpid()}.log", "w")
     cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,llm,gpu",
            "--concurrency", "2", "--pool", "prefork", "-l", "INFO", "--without-heartbeat", "--without-gossip",
            "--without-mingle"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log_path = ROOT / "var" / f"test-worker-{os.getpid()}.log"
 
     class Worker:
         def __init__(self):
-            self.proc = proc
-            self.log_path = Path(log.name)
+            self.log_path = log_path
+            self.proc: subprocess.Popen | None = None
+            self._log = None
 
-        def wait_ready(self, timeout: float = 60) -> None:
+        def start(self, timeout: float = 60) -> None:
+            self._log = open(self.log_path, "w")
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 if "ready." in self.log_path.read_text():
                     return
-                if proc.poll() is not None:
+                if self.proc.poll() is not None:
                     raise RuntimeError(f"worker exited: {self.log_path.read_text()[-2000:]}")
                 time.sleep(0.1)
             raise TimeoutError(f"worker not ready: {self.log_path.read_text()[-2000:]}")
 
         def kill(self) -> None:
             """SIGKILL the whole worker (parent and pool children), as an OOM killer would."""
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self._log.close()
+
+        def restart(self) -> None:
+            """A new worker process, as a supervisor starts one after a crash."""
+            if self.proc.poll() is None:
+                self.stop()
+            self.start()
+
+        def stop(self) -> None:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+            self._log.close()
 
     worker = Worker()
-    worker.wait_ready()
+    worker.start()
     try:
         yield worker
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        worker.stop()
 
 
 SCREENSHOTS = ROOT / "var" / "screenshots"

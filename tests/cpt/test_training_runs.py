@@ -151,8 +151,8 @@ def test_cancelling_stops_the_job_in_the_worker(celery_worker_process, finished_
     assert not (Path(run.artifacts_dir) / "final").exists()
 
 
-def test_a_killed_worker_resumes_from_the_checkpoint(celery_worker_process, finished_synthesis, cpt_settings,
-                                                     fast_hyperparameters, wait_for):
+def test_a_killed_worker_restarted_resumes_from_the_checkpoint(celery_worker_process, finished_synthesis, cpt_settings,
+                                                               fast_hyperparameters, wait_for):
     run = training.start_training(synthesis_runs=[finished_synthesis], step_limit=300, **fast_hyperparameters)
     ckpt_path = Path(run.artifacts_dir) / "ckpt.pt"
     wait_for(lambda: ckpt_path.exists() and TrainingRun.objects.get(pk=run.pk).step >= 25,
@@ -162,12 +162,49 @@ def test_a_killed_worker_resumes_from_the_checkpoint(celery_worker_process, fini
     saved = torch.load(ckpt_path, weights_only=True)["step"]
     assert run.status == "running" and saved % 10 == 0 and 10 <= saved < 300
 
-    # What the redelivered task does (it takes over once the heartbeat is stale; force does it now).
-    assert training.run_training(run.pk, force=True) == "done"
+    # A supervisor starts the worker again; beat's every-minute job finds the run silent for
+    # CPT_STALL_SECONDS and queues it, and the new worker goes on from the checkpoint.
+    celery_worker_process.restart()
+    cpt_settings.CPT_STALL_SECONDS = 1
+    wait_for(lambda: training.is_stalled(TrainingRun.objects.get(pk=run.pk)), what="the heartbeat to go stale")
+    assert training.requeue_stalled_runs() == [run.pk]
+    assert training.requeue_stalled_runs() == []  # queued once
+    wait_for(lambda: TrainingRun.objects.get(pk=run.pk).status == "done", what="the restarted worker to finish")
     run.refresh_from_db()
     assert run.resumed_from_step == saved
     assert run.step == run.max_steps == 300 == len(run.loss_history)
     assert run.metrics_after["perplexity"] < run.metrics_before["perplexity"]
+
+
+def test_a_working_process_beats_even_between_steps(finished_synthesis, cpt_settings, wait_for):
+    """Loading a big model or evaluating it writes no progress for minutes: the heartbeat
+    thread keeps the run from being taken for dead, and stops with the work."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    run = training.start_training(synthesis_runs=[finished_synthesis], enqueue=False)
+    long_ago = timezone.now() - dt.timedelta(hours=1)
+    TrainingRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=long_ago)
+    cpt_settings.CPT_HEARTBEAT_SECONDS = 0.05
+    cpt_settings.CPT_STALL_SECONDS = 60
+    with training._Heartbeat(run.pk) as beat:
+        wait_for(lambda: TrainingRun.objects.get(pk=run.pk).heartbeat_at > long_ago, what="a heartbeat")
+        assert training.requeue_stalled_runs() == []
+    assert not beat.thread.is_alive()
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=long_ago)
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        queue = conn.default_channel.client
+        try:
+            assert training.requeue_stalled_runs() == [run.pk]  # silent: its process is gone
+            assert TrainingRun.objects.get(pk=run.pk).status == "queued"
+            [message] = [json.loads(m) for m in queue.lrange("gpu", 0, -1)]
+            assert message["headers"]["task"] == "synth.tasks_training.train_run"
+            assert message["headers"]["argsrepr"] == f"({run.pk},)"
+        finally:
+            queue.delete("gpu")  # no worker here to take it
 
 
 def test_the_train_command_trains_here_and_reports(finished_synthesis, cpt_settings):

@@ -1,5 +1,6 @@
-"""A real Celery worker killed with SIGKILL in the middle of a run; the run is resumed and
-ends with exactly the units (and texts) of an uninterrupted run, none of them done twice."""
+"""A real Celery worker killed with SIGKILL in the middle of a run and started again; beat's
+job queues the stalled run, the new worker finishes it, and it ends with exactly the units
+(and texts) of an uninterrupted run, none of them done twice."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from synth import entigraph, runs
 from synth.models import SynthesisRun
 from synth.runner import run_synthesis
+from synth.tasks import resume_stalled_runs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,10 +37,15 @@ def test_killed_worker_then_resume_gives_the_units_of_an_uninterrupted_run(
     done_before = {u.pk: (u.finished_at, u.output.pk) for u in run.units.filter(status="done").select_related("output")}
     assert 6 <= len(done_before) < 2 + 12 + 8  # killed mid-run
 
-    # The run page offers resume once the heartbeat is stale; here we take over at once, as
-    # `manage.py synthesize --resume` does, and run it in this process.
-    assert runs.resume_run(run, force=True, enqueue=False)
-    assert run_synthesis(run.pk) == "done"
+    # A supervisor starts the worker again. Beat's every-minute job finds the run silent for
+    # SYNTH_STALL_SECONDS and queues it; the new worker takes it from there.
+    assert runs.resume_stalled_runs() == []  # its last heartbeat is still recent (SYNTH_STALL_SECONDS 60)
+    celery_worker_process.restart()
+    settings.SYNTH_STALL_SECONDS = 1
+    wait_until(lambda: runs.is_stalled(SynthesisRun.objects.get(pk=run.pk)), what="the heartbeat to go stale")
+    assert runs.resume_stalled_runs() == [run.pk]
+    assert runs.resume_stalled_runs() == []  # queued once: a second look does not queue it again
+    wait_until(lambda: SynthesisRun.objects.get(pk=run.pk).status == "done", what="the restarted worker to finish the run")
     run.refresh_from_db()
 
     units = list(run.units.select_related("document", "output"))
@@ -60,3 +67,30 @@ def test_killed_worker_then_resume_gives_the_units_of_an_uninterrupted_run(
     assert set(run.synthetic.values_list("content_hash", flat=True)) == set(
         reference.synthetic.values_list("content_hash", flat=True))
     assert SynthesisRun.objects.get(pk=reference.pk).synthetic_tokens == run.synthetic_tokens
+
+
+def test_beat_looks_for_stalled_runs_every_minute_on_the_default_queue(settings):
+    from config.celery import app
+
+    entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == resume_stalled_runs.name)
+    assert entry["schedule"].minute == set(range(60)) and entry["schedule"].hour == set(range(24))
+    assert app.amqp.router.route({}, resume_stalled_runs.name)["queue"].name == "default"
+
+
+def test_runs_still_beating_or_only_queued_are_left_alone(topic, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    settings.SYNTH_STALL_SECONDS = 60
+    old = timezone.now() - dt.timedelta(minutes=5)
+    beating = runs.start_run(topic=topic, strategy="extractive", enqueue=False)
+    waiting = runs.start_run(topic=topic, strategy="extractive", enqueue=False)
+    dead = runs.start_run(topic=topic, strategy="extractive", enqueue=False)
+    SynthesisRun.objects.filter(pk=beating.pk).update(status="running", heartbeat_at=timezone.now())
+    SynthesisRun.objects.filter(pk=waiting.pk).update(status="queued", heartbeat_at=None, created_at=old)
+    SynthesisRun.objects.filter(pk=dead.pk).update(status="running", heartbeat_at=old, runner_token="gone")
+    assert runs.resume_stalled_runs() == [dead.pk]
+    dead.refresh_from_db()
+    assert (dead.status, dead.runner_token) == ("queued", "")
+    assert SynthesisRun.objects.get(pk=beating.pk).status == "running"
