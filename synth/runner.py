@@ -45,8 +45,6 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0  # how often the runner beats its heartbeat and looks for a cancel or a takeover
 FLUSH_SECONDS = 0.5  # how long finished units may wait in memory before they are written
 USAGE_SECONDS = 1.0  # how often the run's token and cost totals are refreshed from LLMCall
-# papers.llm marks a reply cut at max_tokens this way (and then it is not valid JSON).
-TRUNCATED_MARK = "[cut off at max_tokens]"
 
 
 class Superseded(Exception):
@@ -177,8 +175,7 @@ class _Outcome:
     status: str = SynthesisUnit.Status.DONE
     text: str = ""  # the synthetic text ("" when the unit writes none, e.g. extractive entities)
     kind: str = ""
-    truncated: bool = False
-    dropped: str = ""
+    dropped: str = ""  # empty | refused | truncated | duplicate: the unit is done, its text not kept
     error: str = ""
     doc_entities: list[str] | None = None  # the entity stage's result for its document
     doc_summary: str = ""
@@ -352,11 +349,10 @@ class _Engine:
             text = await self.llm.complete(task_kind=kind, system=entigraph.SYSTEM, user=prompt,
                                            max_tokens=settings.SYNTH_MAX_OUTPUT_TOKENS, model=run.model)
         except llm.LLMError as e:
-            if "empty reply" in str(e):  # the gateway's message for an empty completion, after its repair try
-                return _Outcome(unit, dropped="empty", launched_call=True)
+            if e.reason in (llm.LLMError.EMPTY, llm.LLMError.TRUNCATED):  # a reply came, but no whole text to keep
+                return _Outcome(unit, dropped=e.reason, launched_call=True)
             return _Outcome(unit, status=SynthesisUnit.Status.FAILED, error=str(e), launched_call=True)
-        truncated = text.rstrip().endswith(TRUNCATED_MARK)
-        return _Outcome(unit, text=text.strip(), kind=out_kind, truncated=truncated, launched_call=True)
+        return _Outcome(unit, text=text.strip(), kind=out_kind, launched_call=True)
 
     def _perform_extractive(self, unit: _Unit) -> _Outcome:
         doc = self.documents[unit.document_id]
@@ -369,7 +365,7 @@ class _Engine:
         """Drop empty, refused, truncated and duplicate texts; count kept tokens for the budget."""
         if outcome.status != SynthesisUnit.Status.DONE or outcome.dropped or not outcome.kind:
             return outcome
-        outcome.dropped = entigraph.drop_reason(outcome.text, truncated=outcome.truncated)
+        outcome.dropped = entigraph.drop_reason(outcome.text)
         if not outcome.dropped:
             digest = content_hash(outcome.text)
             if digest in self.seen_hashes:

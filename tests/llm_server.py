@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @dataclass(frozen=True)
 class Reply:
-    kind: str = "ok"  # ok | slow | status | broken_json | text
+    kind: str = "ok"  # ok | slow | status | broken_json | text | cut_off
     status: int = 200
     delay: float = 0.0
     retry_after: str | None = None
@@ -54,6 +54,11 @@ class Reply:
     @classmethod
     def text(cls, content: str) -> Reply:
         return cls(kind="text", content=content)
+
+    @classmethod
+    def cut_off(cls, content: str) -> Reply:
+        """A reply the server stopped at max_tokens (finish_reason "length")."""
+        return cls(kind="cut_off", content=content)
 
 
 @dataclass
@@ -255,7 +260,7 @@ def _handler_for(server: ScriptedLLMServer):
             time.sleep(reply.delay if reply.kind == "slow" else server.latency)
             if reply.kind == "broken_json":
                 content = '{"summary": "This reply stops in the mid'
-            elif reply.kind == "text":
+            elif reply.kind in ("text", "cut_off"):
                 content = reply.content
             else:
                 content = server._content(body, prompt)
@@ -266,7 +271,8 @@ def _handler_for(server: ScriptedLLMServer):
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": body.get("model", server.model),
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+                "choices": [{"index": 0, "finish_reason": "length" if reply.kind == "cut_off" else "stop",
+                             "message": {"role": "assistant", "content": content}}],
                 "usage": {
                     "prompt_tokens": len(prompt) // 4 + 1,
                     "completion_tokens": len(content) // 4 + 1,

@@ -139,6 +139,38 @@ def test_plain_completion_is_cached_too(pipeline_settings, llm_server):
     assert llm_server.request_count == 1
 
 
+@pytest.mark.django_db
+def test_json_cut_off_at_max_tokens_is_asked_again(pipeline_settings, llm_server):
+    llm_server.script(Reply.cut_off('{"summary": "A reply that ran out of'))
+    assert ask()["summary"].startswith("Scripted summary")
+    assert "cut off at max_tokens (800)" in LLMCall.objects.get(ok=False).error
+    assert llm_server.request_count == 2
+
+
+@pytest.mark.django_db
+def test_text_cut_off_at_max_tokens_is_an_error_not_a_text(pipeline_settings, llm_server):
+    # Valid-looking words, but the server stopped mid-sentence: no caller may take it for a whole text.
+    llm_server.script(Reply.cut_off("EntiGraph relates QuALITY and the Llama model by"))
+    with pytest.raises(llm.LLMError) as err:
+        llm.complete(task_kind="note", system="Be brief.", user="Relate them.", max_tokens=12)
+    assert err.value.reason == llm.LLMError.TRUNCATED and not err.value.retryable
+    assert "cut off at max_tokens (12)" in str(err.value)
+    assert llm_server.request_count == 1  # the same limit would cut a second try too
+    call = LLMCall.objects.get()
+    assert not call.ok and call.completion_tokens > 0  # its tokens still count toward cost
+    # Not cached: the next call asks again.
+    assert llm.complete(task_kind="note", system="Be brief.", user="Relate them.", max_tokens=12).startswith("Scripted")
+
+
+@pytest.mark.django_db
+def test_empty_text_is_asked_once_more_then_reported_as_empty(pipeline_settings, llm_server):
+    llm_server.script(Reply.text("  "), times=2)
+    with pytest.raises(llm.LLMError) as err:
+        llm.complete(task_kind="note", system="Be brief.", user="Say nothing.")
+    assert err.value.reason == llm.LLMError.EMPTY and "after one repair attempt" in str(err.value)
+    assert llm_server.request_count == 2
+
+
 @pytest.mark.django_db(transaction=True)
 def test_async_calls_share_one_client_under_a_semaphore(pipeline_settings, llm_server):
     llm_server.latency = 0.3

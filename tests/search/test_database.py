@@ -4,6 +4,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from papers.models import Embedding, Paper
+from papers.search import cjk_bigrams
 
 
 def _one(sql, params=()):
@@ -47,16 +48,28 @@ class TestHnswSettings:
         assert count("off")[0] < 20  # what the setting prevents
 
 
-class TestTrigramsForKoreanAndChinese:
+class TestBigramsForKoreanAndChinese:
     def test_database_was_initialised_under_a_utf8_ctype(self, db):
         ctype = _one("SELECT datctype FROM pg_database WHERE datname = current_database()")
-        assert "UTF" in ctype.upper()  # under plain "C", pg_trgm ignores Hangul and Han
+        assert "UTF" in ctype.upper()
 
-    def test_hangul_and_han_make_trigrams(self, db):
-        assert len(_one("SELECT show_trgm(%s)", ["합성 데이터"])) >= 6
-        assert len(_one("SELECT show_trgm(%s)", ["检索增强生成"])) >= 6
+    def test_hangul_and_han_runs_become_their_two_character_pieces(self, db):
+        assert _one("SELECT cjk_bigrams(%s)", ["합성 데이터를 사용해"]) == sorted(["합성", "데이", "이터", "터를", "사용", "용해"])
+        assert _one("SELECT cjk_bigrams(%s)", ["检索增强生成"]) == sorted(["检索", "索增", "增强", "强生", "生成"])
+        assert _one("SELECT cjk_bigrams(%s)", ["RAG와 图 models"]) == ["图", "와"]  # one-character runs as they are
+        assert _one("SELECT cjk_bigrams(%s)", ["only English, 123"]) == []
 
-    def test_word_similarity_finds_korean_and_chinese_inside_longer_text(self, db):
-        assert _one("SELECT word_similarity(%s, %s)", ["데이터", "합성 데이터를 사용해 증폭"]) > 0.5
-        assert _one("SELECT word_similarity(%s, %s)", ["检索增强", "模型的生成质量优于检索增强生成的方法"]) >= 0.4
-        assert _one("SELECT word_similarity(%s, %s)", ["检索增强", "合成数据适合于特定的领域"]) < 0.1
+    def test_the_query_side_in_python_makes_the_same_pieces(self, db):
+        text = "합성 데이터로 지속 사전학습: 检索增强生成 (RAG) と カタカナ, 图!"
+        assert sorted(cjk_bigrams(text)) == _one("SELECT cjk_bigrams(%s)", [text])
+
+    def test_a_particle_leaves_the_word_pieces_in_common(self, db):
+        assert set(cjk_bigrams("데이터로")) & set(cjk_bigrams("합성 데이터를 사용해")) == {"데이", "이터"}
+
+    def test_korean_and_chinese_word_search_uses_the_bigram_indexes(self, db):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # an empty table would be scanned otherwise
+            cursor.execute("EXPLAIN SELECT id FROM papers_papertext t WHERE t.lang IN ('ko', 'zh') AND t.lang = ANY(%s)"
+                           " AND cjk_bigrams(t.body) @> ARRAY[%s]", [["ko"], "데이"])
+            plan = " ".join(row[0] for row in cursor.fetchall())
+        assert "papertext_bigrams_cjk" in plan

@@ -58,7 +58,7 @@ class TestFilters:
 def test_a_filter_as_ids_or_as_a_subquery_gives_the_same_lists(corpus):
     # Few papers pass: their ids and an exact vector scan; many: a subquery and HNSW.
     from papers import embeddings
-    from papers.search import _fulltext_papers, _nearest_papers, _Scope, _trigram_papers
+    from papers.search import _bigram_papers, _fulltext_papers, _nearest_papers, _Scope
 
     papers = Paper.objects.filter(issues__week_start=DIGEST_WEEK).values("pk")
     by_ids, by_subquery = _Scope(ids=list(papers.values_list("pk", flat=True))), _Scope(subquery=papers)
@@ -67,5 +67,5 @@ def test_a_filter_as_ids_or_as_a_subquery_gives_the_same_lists(corpus):
     assert len(nearest) == 10 and nearest == _nearest_papers(vector, lang="", scope=by_subquery)
     words = _fulltext_papers("retrieval augmented generation", scope=by_ids)
     assert words and words == _fulltext_papers("retrieval augmented generation", scope=by_subquery)
-    trigrams = _trigram_papers("검색 증강 생성", lang="", scope=by_ids)
-    assert trigrams and trigrams == _trigram_papers("검색 증강 생성", lang="", scope=by_subquery)
+    pieces = _bigram_papers("검색 증강 생성", lang="", scope=by_ids)
+    assert pieces and pieces == _bigram_papers("검색 증강 생성", lang="", scope=by_subquery)

@@ -67,11 +67,10 @@ def test_prompts_put_the_document_before_the_entities():
     assert entigraph.rephrase_prompt(source, "qa").startswith(prefix)
 
 
-def test_outputs_that_are_empty_refused_or_truncated_are_dropped():
+def test_outputs_that_are_empty_or_refused_are_dropped():
     assert entigraph.drop_reason("   ") == "empty"
     assert entigraph.drop_reason("I'm sorry, I can't do that.") == "refused"
     assert entigraph.drop_reason("죄송하지만 도와드릴 수 없습니다.") == "refused"
-    assert entigraph.drop_reason("Half a sent", truncated=True) == "truncated"
     assert entigraph.drop_reason("EntiGraph relates entities.") == ""
 
 

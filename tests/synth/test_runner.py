@@ -156,11 +156,13 @@ def test_timeouts_are_retried_and_a_unit_that_always_times_out_fails(synth_llm, 
     assert run.units.filter(status="done").count() == 2 + 12 - 1
 
 
-def test_empty_refused_and_duplicate_outputs_are_dropped_and_counted(synth_llm, topic):
+def test_empty_refused_truncated_and_duplicate_outputs_are_dropped_and_counted(synth_llm, topic):
     synth_llm.script(Reply.text(""), Reply.text(""), match="- WRAP\n- C4")
     synth_llm.script(Reply.text(""), Reply.text(""), match="- C4\n- WRAP")
     synth_llm.script(Reply.text("I'm sorry, but I can't help with that."), match="- Mistral\n- perplexity")
     synth_llm.script(Reply.text("I'm sorry, but I can't help with that."), match="- perplexity\n- Mistral")
+    synth_llm.script(Reply.cut_off("C4 and Mistral are related because"), match="- C4\n- Mistral")
+    synth_llm.script(Reply.cut_off("C4 and Mistral are related because"), match="- Mistral\n- C4")
     synth_llm.script(Reply.text("The same words twice."), match="- WRAP\n- Mistral")
     synth_llm.script(Reply.text("The same words twice."), match="- Mistral\n- WRAP")
     synth_llm.script(Reply.text("The same words twice."), match="- C4\n- perplexity")
@@ -168,11 +170,12 @@ def test_empty_refused_and_duplicate_outputs_are_dropped_and_counted(synth_llm, 
     run = start(topic, triples_per_document=0)
     assert run_synthesis(run.pk) == "done"
     run.refresh_from_db()
-    assert (run.dropped_empty, run.dropped_refused, run.dropped_duplicate) == (1, 1, 1)
+    assert (run.dropped_empty, run.dropped_refused, run.dropped_truncated, run.dropped_duplicate) == (1, 1, 1, 1)
     assert run.synthetic.filter(text="The same words twice.").count() == 1
-    assert run.synthetic.count() == run.synthetic_documents == 2 + 12 - 3
+    assert not run.synthetic.filter(text__startswith="C4 and Mistral").exists()  # half a passage is never kept
+    assert run.synthetic.count() == run.synthetic_documents == 2 + 12 - 4
     dropped = dict(run.units.exclude(dropped="").values_list("dropped").annotate(n=Count("id")))
-    assert dropped == {"empty": 1, "refused": 1, "duplicate": 1}
+    assert dropped == {"empty": 1, "refused": 1, "truncated": 1, "duplicate": 1}
     assert run.units.filter(status="done").count() == 14  # dropped units are done: a resume won't ask again
 
 
