@@ -3,6 +3,7 @@ starts, a real Celery worker process, and named people."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -63,6 +64,31 @@ def _test_database_url() -> str:
     if s["HOST"].startswith("/"):
         return f"postgresql://{s['USER']}@/{s['NAME']}?host={s['HOST']}"
     return f"postgresql://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+# Everything a test may leave in the test Redis database: the queues and the unacked
+# messages kombu keeps for redelivery (a stopping worker puts its prefetched ones back).
+BROKER_KEYS = ("default", "llm", "gpu", "unacked", "unacked_index", "unacked_mutex")
+
+
+def purge_test_broker() -> None:
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.client.delete(*BROKER_KEYS)
+
+
+@pytest.fixture
+def broker_queue():
+    """Reads a queue of the test Redis database (`broker_queue("llm")` -> the messages);
+    the queues are empty when the test starts and again when it ends."""
+    from config.celery import app
+
+    purge_test_broker()
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        yield lambda name: [json.loads(m) for m in client.lrange(name, 0, -1)]
+    purge_test_broker()
 
 
 @pytest.fixture
@@ -138,6 +164,7 @@ def celery_worker_process(transactional_db, celery_worker_env):
         yield worker
     finally:
         worker.stop()
+        purge_test_broker()  # what the stopped worker put back must not reach the next test
 
 
 SCREENSHOTS = ROOT / "var" / "screenshots"

@@ -7,7 +7,7 @@ import pytest
 from synth import training
 from synth.models import TrainingRun
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.cpt.urls")]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from synth.admin_training import train as train_action
 from synth.cpt.train import TrainConfig
 from synth.models import EvalQuestion, SynthesisRun, TrainingRun
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.cpt.urls")]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _questions(topic, questions):
@@ -32,33 +32,24 @@ def test_defaults_are_the_papers_recipe_as_in_train_config():
 
 
 def test_the_train_action_queues_one_run_on_the_gpu_queue(client, editor, finished_synthesis, cpt_settings,
-                                                          monkeypatch):
-    from config.celery import app
-
-    # As synth/admin.py lists it (the lead's edit; the same list once it is made).
-    actions = [a for a in SynthesisRunAdmin.actions if a is not train_action]
-    monkeypatch.setattr(SynthesisRunAdmin, "actions", [*actions, train_action])
+                                                          broker_queue):
+    assert train_action in SynthesisRunAdmin.actions
     client.force_login(editor)
     url = "/admin/synth/synthesisrun/"
     form = client.post(url, {"action": "train", "_selected_action": [finished_synthesis.pk]})
     assert form.status_code == 200 and 'id="train-form"' in form.content.decode()
     assert 'value="0.001"' in form.content.decode()  # the tiny model's rate, not 5e-6
 
-    with app.connection_for_write() as conn:
-        conn.default_channel.client.delete("gpu")
-        data = {"action": "train", "_selected_action": [finished_synthesis.pk], "apply": "1",
-                **training.initial_hyperparameters(), "base_model": "", "seq_len": 64}
-        response = client.post(url, data)
-        run = TrainingRun.objects.get()
-        assert response.status_code == 302 and response["Location"].endswith(f"/lab/training/{run.pk}/")
-        assert (run.status, run.seq_len, run.lr, run.topic_id) == ("queued", 64, 1e-3, finished_synthesis.topic_id)
-        assert list(run.synthesis_runs.all()) == [finished_synthesis]
-        queued = conn.default_channel.client.lrange("gpu", 0, -1)
-        assert len(queued) == 1
-        message = json.loads(queued[0])
-        assert message["headers"]["task"] == "synth.tasks_training.train_run"
-        assert message["headers"]["argsrepr"] == f"({run.pk},)"
-        conn.default_channel.client.delete("gpu")
+    data = {"action": "train", "_selected_action": [finished_synthesis.pk], "apply": "1",
+            **training.initial_hyperparameters(), "base_model": "", "seq_len": 64}
+    response = client.post(url, data)
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302 and response["Location"].endswith(f"/lab/training/{run.pk}/")
+    assert (run.status, run.seq_len, run.lr, run.topic_id) == ("queued", 64, 1e-3, finished_synthesis.topic_id)
+    assert list(run.synthesis_runs.all()) == [finished_synthesis]
+    [message] = broker_queue("gpu")
+    assert message["headers"]["task"] == "synth.tasks_training.train_run"
+    assert message["headers"]["argsrepr"] == f"({run.pk},)"
 
 
 def test_only_finished_runs_of_one_topic_can_be_trained_on(finished_synthesis, cpt_settings):
@@ -176,7 +167,7 @@ def test_a_killed_worker_restarted_resumes_from_the_checkpoint(celery_worker_pro
     assert run.metrics_after["perplexity"] < run.metrics_before["perplexity"]
 
 
-def test_a_working_process_beats_even_between_steps(finished_synthesis, cpt_settings, wait_for):
+def test_a_working_process_beats_even_between_steps(finished_synthesis, cpt_settings, wait_for, broker_queue):
     """Loading a big model or evaluating it writes no progress for minutes: the heartbeat
     thread keeps the run from being taken for dead, and stops with the work."""
     import datetime as dt
@@ -193,18 +184,11 @@ def test_a_working_process_beats_even_between_steps(finished_synthesis, cpt_sett
         assert training.requeue_stalled_runs() == []
     assert not beat.thread.is_alive()
     TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=long_ago)
-    from config.celery import app
-
-    with app.connection_for_write() as conn:
-        queue = conn.default_channel.client
-        try:
-            assert training.requeue_stalled_runs() == [run.pk]  # silent: its process is gone
-            assert TrainingRun.objects.get(pk=run.pk).status == "queued"
-            [message] = [json.loads(m) for m in queue.lrange("gpu", 0, -1)]
-            assert message["headers"]["task"] == "synth.tasks_training.train_run"
-            assert message["headers"]["argsrepr"] == f"({run.pk},)"
-        finally:
-            queue.delete("gpu")  # no worker here to take it
+    assert training.requeue_stalled_runs() == [run.pk]  # silent: its process is gone
+    assert TrainingRun.objects.get(pk=run.pk).status == "queued"
+    [message] = broker_queue("gpu")  # no worker here to take it
+    assert message["headers"]["task"] == "synth.tasks_training.train_run"
+    assert message["headers"]["argsrepr"] == f"({run.pk},)"
 
 
 def test_the_train_command_trains_here_and_reports(finished_synthesis, cpt_settings):

@@ -3,7 +3,6 @@ OpenAI-compatible server (tests/llm_server.py) answering like an LLM would for E
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import time
@@ -129,12 +128,6 @@ def wait_until():
 
 
 @pytest.fixture
-def llm_queue():
-    """The test Redis database's llm queue; emptied afterwards, with the unacked messages a
-    killed worker leaves behind (they would be redelivered only after the visibility timeout)."""
-    from config.celery import app
-
-    with app.connection_for_write() as conn:
-        client = conn.default_channel.client
-        yield lambda: [json.loads(m) for m in client.lrange("llm", 0, -1)]
-        client.delete("llm", "unacked", "unacked_index")
+def llm_queue(broker_queue):
+    """The messages waiting on the test Redis database's llm queue (empty at the start)."""
+    return lambda: broker_queue("llm")
