@@ -66,14 +66,16 @@ def tag_paper(self, paper_id: int) -> None:
 
 
 @shared_task(bind=True, acks_late=True)
-def embed_paper(self, paper_id: int) -> None:
-    """The chain's last step: papers.embeddings.embed_paper, with the step's state recorded."""
+def embed_paper(self, paper_id: int) -> str:
+    """The chain's last step, and what `embed_papers --queue` sends: papers.embeddings.embed_paper,
+    with the step's state recorded. Idempotent: only texts whose content or model changed are
+    embedded again, so a redelivery after a killed worker costs only the check."""
     paper = Paper.objects.filter(pk=paper_id).first()
     if paper is None:
-        return
+        return "gone"  # deleted after it was queued
     enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.RUNNING)
     try:
-        embeddings.embed_paper(paper)
+        report = embeddings.embed_paper(paper)
     except EmbeddingError as e:
         retries = self.request.retries
         if e.retryable and retries < settings.ENRICH_MAX_RETRIES:
@@ -86,6 +88,7 @@ def embed_paper(self, paper_id: int) -> None:
         enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.FAILED, f"{type(e).__name__}: {e}")
         raise
     enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.DONE)
+    return report.line()
 
 
 def _run_step(task, paper_id: int, step: str, lang: str = "") -> None:

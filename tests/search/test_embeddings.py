@@ -10,7 +10,7 @@ from papers import embeddings
 from papers.embeddings import EmbeddingError, embed_paper
 from papers.models import Commentary, Embedding, EnrichmentStep, Paper, PaperText
 from papers.search import search_papers
-from papers.tasks_embed import embed_paper as embed_paper_task
+from papers.tasks import embed_paper as embed_paper_task
 
 CRAG = "2401.15884"
 

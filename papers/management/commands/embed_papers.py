@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from papers import embeddings
 from papers.embeddings import EmbeddingError
 from papers.models import Paper
-from papers.tasks_embed import embed_paper
+from papers.tasks import embed_paper
 
 
 class Command(BaseCommand):
