@@ -166,7 +166,6 @@ class _Unit:
     stage: str
     entities: tuple[str, ...]
     style: str
-    attempts: int
 
 
 @dataclass
@@ -260,8 +259,8 @@ class _Engine:
         The loop thread launches and judges units (_pump); this thread only writes what it
         hands over, every FLUSH_SECONDS, and looks for a cancel every POLL_SECONDS."""
         rows = (self.run.units.filter(stage=stage, status=SynthesisUnit.Status.PENDING).order_by("position")
-                .values_list("id", "document_id", "stage", "entities", "style", "attempts"))
-        units = [_Unit(i, d, s, tuple(e), st, a) for i, d, s, e, st, a in rows]
+                .values_list("id", "document_id", "stage", "entities", "style"))
+        units = [_Unit(i, d, s, tuple(e), st) for i, d, s, e, st in rows]
         outbox: queue.SimpleQueue[_Outcome] = queue.SimpleQueue()
         pump = asyncio.run_coroutine_threadsafe(self._pump(units, outbox), self.loop)
         stop, last_poll, last_usage = "", time.monotonic(), time.monotonic()
@@ -387,13 +386,13 @@ class _Engine:
         if not outcomes:
             return
         now = timezone.now()
-        units, texts, docs = [], [], []
+        groups: dict[tuple[str, str, str], list[int]] = {}  # (status, error, dropped) -> unit ids
+        texts, docs = [], []
         counts = {"calls": 0, "synthetic_documents": 0, "synthetic_tokens": 0, "dropped_empty": 0,
                   "dropped_refused": 0, "dropped_truncated": 0, "dropped_duplicate": 0}
         for o in outcomes:
             u = o.unit
-            units.append(SynthesisUnit(pk=u.id, status=o.status, attempts=u.attempts + 1, error=o.error[:2000],
-                                       dropped=o.dropped, finished_at=now))
+            groups.setdefault((o.status, o.error[:2000], o.dropped), []).append(u.id)
             counts["calls"] += int(o.launched_call)
             if o.dropped:
                 counts[f"dropped_{o.dropped}"] += 1
@@ -414,7 +413,11 @@ class _Engine:
             if not SynthesisRun.objects.select_for_update().filter(pk=self.run.pk, runner_token=self.token).exists():
                 raise Superseded
             SyntheticDocument.objects.bulk_create(texts)
-            SynthesisUnit.objects.bulk_update(units, ["status", "attempts", "error", "dropped", "finished_at"], batch_size=500)
+            # One UPDATE per outcome (nearly always one or two a flush): bulk_update's CASE per
+            # row cost more than all the LLM calls' bookkeeping together.
+            for (status, error, dropped), ids in groups.items():
+                SynthesisUnit.objects.filter(pk__in=ids).update(
+                    status=status, attempts=F("attempts") + 1, error=error, dropped=dropped, finished_at=now)
             if docs:
                 CorpusDocument.objects.bulk_update(docs, ["entities", "summary"])
             SynthesisRun.objects.filter(pk=self.run.pk).update(
