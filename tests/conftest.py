@@ -170,6 +170,20 @@ def celery_worker_process(transactional_db, celery_worker_env):
 SCREENSHOTS = ROOT / "var" / "screenshots"
 
 
+@pytest.fixture(scope="session")
+def live_server(live_server, django_db_setup, django_db_blocker):
+    """pytest-django's live server. A request the browser abandoned midway (a test that ends
+    on a page still loading) never reaches request_finished, so its thread keeps a database
+    connection open and the test database could not be dropped at the end: such leftover
+    sessions are ended once the server is done with."""
+    yield live_server
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture
 def page(live_server):
     """A page in headless Chromium (Debian's package) for the browser tests; screenshots go
