@@ -66,16 +66,15 @@ def _test_database_url() -> str:
     return f"postgresql://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
 
 
-# Everything a test may leave in the test Redis database: the queues and the unacked
-# messages kombu keeps for redelivery (a stopping worker puts its prefetched ones back).
-BROKER_KEYS = ("default", "llm", "gpu", "unacked", "unacked_index", "unacked_mutex")
-
-
-def purge_test_broker() -> None:
+def purge_test_broker(client=None) -> None:
+    """Empty the test Redis database's queues (config.celery's) and the unacked messages
+    kombu keeps for redelivery: a stopping worker puts its prefetched ones back."""
     from config.celery import app
 
-    with app.connection_for_write() as conn:
-        conn.default_channel.client.delete(*BROKER_KEYS)
+    if client is None:
+        with app.connection_for_write() as conn:
+            return purge_test_broker(conn.default_channel.client)
+    client.delete(*(q.name for q in app.conf.task_queues), "unacked", "unacked_index", "unacked_mutex")
 
 
 @pytest.fixture
@@ -84,11 +83,11 @@ def broker_queue():
     the queues are empty when the test starts and again when it ends."""
     from config.celery import app
 
-    purge_test_broker()
     with app.connection_for_write() as conn:
         client = conn.default_channel.client
+        purge_test_broker(client)
         yield lambda name: [json.loads(m) for m in client.lrange(name, 0, -1)]
-    purge_test_broker()
+        purge_test_broker(client)
 
 
 @pytest.fixture
@@ -172,10 +171,9 @@ SCREENSHOTS = ROOT / "var" / "screenshots"
 
 @pytest.fixture(scope="session")
 def live_server(live_server, django_db_setup, django_db_blocker):
-    """pytest-django's live server. A request the browser abandoned midway (a test that ends
-    on a page still loading) never reaches request_finished, so its thread keeps a database
-    connection open and the test database could not be dropped at the end: such leftover
-    sessions are ended once the server is done with."""
+    """pytest-django's live server. Its request threads can outlive the tests (Chromium keeps
+    connections open), and one of them still held a database session at the end, so the
+    test database could not be dropped: sessions left over are ended once the server is done."""
     yield live_server
     from django.db import connection
 
