@@ -9,4 +9,5 @@ def ensure_services() -> None:
     if postgres or redis:
         from config import services
 
+        services.keep_files_private()
         services.ensure_started(postgres=postgres, redis=redis)

@@ -1,9 +1,9 @@
 """`make run`: the whole app on one machine.
 
-Starts (or reuses) the embedded PostgreSQL and Redis, migrates, imports the demo corpus,
-makes sure an admin login exists, then runs the web server, one Celery worker (queues
-default, llm and gpu) and Celery beat until Ctrl-C, which stops all of them and the
-embedded servers.
+Hands the embedded PostgreSQL and Redis to supervisord, migrates, imports the demo corpus,
+makes sure an admin login exists, then has supervisord run the web server, one Celery worker
+(queues default, llm and gpu) and Celery beat until Ctrl-C, which stops all of them and the
+embedded servers. Whatever dies meanwhile is started again, and the console says so.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import sys
 import time
 
 from config import services
-from config.bootstrap import ensure_services
 
 PORT = os.environ.get("PORT", "8000")
 HOST = os.environ.get("HOST", "127.0.0.1")
@@ -45,8 +44,7 @@ def _prepare() -> str:
         password = os.environ.get("ADMIN_PASSWORD") or secrets.token_urlsafe(12)
         User.objects.create_superuser(username=username, email="", password=password)
         if not os.environ.get("ADMIN_PASSWORD"):
-            password_file.write_text(password + "\n")
-            password_file.chmod(0o600)
+            services.write_private_file(password_file, password + "\n")
     if password_file.exists():
         return f"admin login: {username} / {password_file.read_text().strip()}  (kept in {password_file})"
     return f"admin login: {username} (password from ADMIN_PASSWORD, or: python manage.py changepassword {username})"
@@ -76,12 +74,9 @@ def _ensure_demo_topic() -> None:
     topic.tags.set(Tag.objects.filter(slug__in=["synthetic-data", "continual-pretraining"]))
 
 
-def main() -> int:
-    ensure_services()
-    admin_line = _prepare()
-    python = sys.executable
-    bin_dir = os.path.dirname(python)
-    procs = {
+def _app_programs() -> dict[str, list[str]]:
+    bin_dir = os.path.dirname(sys.executable)
+    return {
         "web": [os.path.join(bin_dir, "gunicorn"), "config.wsgi", "-b", f"{HOST}:{PORT}", "--workers", "2",
                 "--threads", "4", "--access-logfile", "-"],
         "worker": [os.path.join(bin_dir, "celery"), "-A", "config", "worker", "-Q", "default,llm,gpu",
@@ -89,13 +84,19 @@ def main() -> int:
         "beat": [os.path.join(bin_dir, "celery"), "-A", "config", "beat", "-l", "INFO",
                  "-s", str(services.VAR_DIR / "celerybeat-schedule")],
     }
+
+
+def main() -> int:
+    postgres, redis = not os.environ.get("DATABASE_URL"), not os.environ.get("REDIS_URL")
+    services.keep_files_private()
     # One BLAS/OpenMP thread per process: the query embedding runs in every web thread, and
     # oversubscribed threads cut /api/search throughput about fourfold (bench/search.py).
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    running = {name: subprocess.Popen(cmd, env=env) for name, cmd in procs.items()}
-    print(f"\n  paper-digest is running at http://{HOST}:{PORT}/\n  {admin_line}\n  Ctrl-C stops everything.\n",
-          flush=True)
-
+    env = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    conf = services.supervisor_config(_app_programs(), env=env, postgres=postgres, redis=redis)
+    supervisord = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "supervisord"), "-c", str(conf)],
+        env={**os.environ, **env},
+    )
     stopping = False
 
     def stop(*_):
@@ -104,28 +105,24 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
-    while not stopping:
-        for name, proc in running.items():
-            if proc.poll() is not None:
-                print(f"{name} exited with {proc.returncode}; stopping the rest", file=sys.stderr)
-                exit_code = proc.returncode or 1
-                stopping = True
+    try:
+        services.wait_for_supervised_servers(postgres=postgres, redis=redis)
+        admin_line = _prepare()
+        services.supervisorctl("start", "web", "worker", "beat")
+    except BaseException:
+        supervisord.terminate()
+        supervisord.wait(timeout=60)
+        raise
+    print(f"\n  paper-digest is running at http://{HOST}:{PORT}/\n  {admin_line}\n"
+          "  supervisord starts again whatever dies (an embedded server, web, worker, beat) and says so here.\n"
+          "  Ctrl-C stops everything.\n", flush=True)
+    while not stopping and supervisord.poll() is None:
         time.sleep(0.5)
-
-    for proc in running.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    for proc in running.values():
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
-        services.stop_all()  # the data stays in var/; the next `make run` starts in seconds
+    if supervisord.poll() is None:
+        supervisord.terminate()  # supervisord stops every program, the servers last
+    supervisord.wait()
     print("stopped.", flush=True)
-    return exit_code
+    return 0 if stopping else (supervisord.returncode or 1)
 
 
 if __name__ == "__main__":

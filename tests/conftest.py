@@ -24,9 +24,15 @@ TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "15"))
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + Playwright's sync API
 
 
+_STARTED_BY_THIS_RUN: set[str] = set()
+
+
 def pytest_configure(config):
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
-        services.ensure_started(postgres=not os.environ.get("DATABASE_URL"), redis=not os.environ.get("REDIS_URL"))
+        services.keep_files_private()
+        _STARTED_BY_THIS_RUN.update(
+            services.ensure_started(postgres=not os.environ.get("DATABASE_URL"), redis=not os.environ.get("REDIS_URL"))
+        )
     from django.conf import settings
 
     if not os.environ.get("REDIS_URL"):
@@ -35,6 +41,13 @@ def pytest_configure(config):
         from config.celery import app
 
         app.conf.broker_url = app.conf.result_backend = url
+
+
+def pytest_unconfigure(config):
+    # Servers this run started stop with it (a deleted clone leaves no orphans); servers that
+    # were running before (a `make run` beside the tests) are left as they were.
+    if _STARTED_BY_THIS_RUN and not services.is_supervised():
+        services.stop_all()
 
 
 @pytest.fixture

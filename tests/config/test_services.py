@@ -75,3 +75,51 @@ def test_llm_url_without_a_model_is_an_error(settings):
 
     settings.LLM_BASE_URL, settings.LLM_MODEL = "http://127.0.0.1:9/v1", ""
     assert "papers.E001" in {m.id for m in run_checks()}
+
+
+def _psql_as_nobody(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([services._pg_bin("psql"), *args], user="nobody", group="nogroup", extra_groups=[],
+                          capture_output=True, text=True, timeout=30, cwd="/")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another local user")
+def test_another_local_user_cannot_reach_the_embedded_database():
+    services.ensure_started()
+    # The binary itself runs for that user, so a refusal below is the socket's doing.
+    assert _psql_as_nobody("--version").returncode == 0
+    denied = _psql_as_nobody("-h", str(services.PG_SOCKET_DIR), "-U", "postgres", "-d", "postgres", "-tAc", "SELECT 1")
+    assert denied.returncode != 0
+    assert "Permission denied" in denied.stderr
+    # ...while the owner (the app) connects through the very same socket.
+    mine = subprocess.run([services._pg_bin("psql"), "-h", str(services.PG_SOCKET_DIR), "-U", "postgres", "-d", "postgres",
+                           "-tAc", "SELECT 1"], capture_output=True, text=True, timeout=30)
+    assert mine.stdout.strip() == "1", mine.stderr
+
+
+def test_the_sockets_are_private():
+    services.ensure_started()
+    assert services.PG_SOCKET_DIR.stat().st_mode & 0o777 == 0o700
+    assert (services.PG_SOCKET_DIR / ".s.PGSQL.5432").stat().st_mode & 0o077 == 0
+    assert services.REDIS_SOCKET.stat().st_mode & 0o077 == 0
+
+
+def test_nothing_in_var_is_world_readable_or_writable():
+    services.ensure_started()
+    exposed = []
+    for path in [services.VAR_DIR, *services.VAR_DIR.rglob("*")]:
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:  # a file removed while we walk (a socket lock, a temp file)
+            continue
+        if mode & 0o006:
+            exposed.append(f"{path} {oct(mode & 0o777)}")
+    assert not exposed
+
+
+def test_secrets_are_created_private(tmp_path):
+    path = tmp_path / "secret"
+    services.write_private_file(path, "s3cret")
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.chmod(0o644)
+    services.write_private_file(path, "again")
+    assert path.stat().st_mode & 0o777 == 0o600 and path.read_text() == "again"
