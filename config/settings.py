@@ -91,6 +91,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ServiceUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -146,7 +147,16 @@ CELERY_TASK_ACKS_LATE = True  # tasks are idempotent: a killed worker's task is 
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Above the longest task (a CPT run on the CPU can take hours), or Redis redelivers it mid-run.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 12 * 3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 12 * 3600),
+    # A request that queues a task must not hang on a hung broker.
+    "socket_timeout": 5.0,
+    "socket_connect_timeout": 5.0,
+}
+CELERY_REDIS_SOCKET_TIMEOUT = 5.0
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 5.0
+# Publishing while Redis restarts: a few quick retries, then the caller gets the error.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = os.environ.get("DIGEST_TIMEZONE", "Asia/Seoul")
 # Queues by kind of work, so each can get its own pool of workers (README, "What runs where"):
@@ -164,6 +174,8 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": os.environ.get("REDIS_URL") or f"unix://{services.REDIS_SOCKET}?db=1",
+        # A hung Redis must not hang a request: give up after a second (callers fail open).
+        "OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
     }
 }
 

@@ -68,10 +68,12 @@ class MakeRun:
             time.sleep(0.25)
         raise AssertionError(f"timed out waiting for {what}:\n{self.output()[-4000:]}")
 
+    def supervisorctl(self, *args: str) -> str:
+        return subprocess.run([str(Path(sys.executable).parent / "supervisorctl"), "-c", str(self.var_dir / "supervisord.conf"),
+                               *args], capture_output=True, text=True, timeout=60).stdout.strip()
+
     def supervised_pid(self, program: str) -> int:
-        out = subprocess.run([str(Path(sys.executable).parent / "supervisorctl"), "-c", str(self.var_dir / "supervisord.conf"),
-                              "pid", program], capture_output=True, text=True, timeout=30).stdout.strip()
-        return int(out)
+        return int(self.supervisorctl("pid", program))
 
 
 @pytest.fixture
@@ -102,6 +104,20 @@ def test_dead_servers_are_restarted_and_pages_come_back_and_ctrl_c_stops_everyth
     run.wait_for(lambda: run.supervised_pid("postgres") not in (0, postmaster), 30, "a new postgres")
     run.wait_for(lambda: _status(run.url + "/") == 200, 30, "the home page after the database came back")
     assert _status(run.url + "/papers/2409.07431/") in (200, 301, 302, 404)  # answers, whatever the route
+
+    # While the database is down, readers get a 503 that says to come back shortly, not a 500.
+    run.supervisorctl("stop", "postgres")
+    response = None
+    try:
+        ok = urllib.request.urlopen(run.url + "/", timeout=10)
+        raise AssertionError(f"{ok.status} with the database stopped: {run.supervisorctl('status')}")
+    except urllib.error.HTTPError as e:
+        response = e
+    assert response.code == 503, (response.code, response.read().decode()[:2000], run.output()[-3000:])
+    assert response.headers["Retry-After"] == "5"
+    assert "try again shortly" in response.read().decode()
+    run.supervisorctl("start", "postgres")
+    run.wait_for(lambda: _status(run.url + "/") == 200, 30, "the home page after postgres was started again")
 
     # Redis SIGKILLed: the same for the broker and the cache; search answers again.
     redis_pid = run.supervised_pid("redis")
