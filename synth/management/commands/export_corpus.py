@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from synth.export import iter_jsonl
+from synth.synthesis.export import iter_jsonl
 from synth.models import SynthesisRun
 
 
