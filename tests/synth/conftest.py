@@ -128,6 +128,13 @@ def topic(corpus) -> Topic:
 
 
 @pytest.fixture
+def staff(client, editor):
+    """The test client, logged in as the editor (staff): the run pages are for staff only."""
+    client.force_login(editor)
+    return client
+
+
+@pytest.fixture
 def wait_until():
     """Wait for a condition (polled), not for a fixed time. The limit only bounds a failing
     test: a training run in a worker on shared cores may need a minute or two."""
@@ -277,11 +284,3 @@ def cpt_settings(settings, tmp_path):
     settings.CPT_BASE_MODEL = ""
     settings.LLM_BASE_URL = ""  # offline unless a test starts the scripted server
     return settings
-
-
-@pytest.fixture
-def celery_worker_env(cpt_settings) -> dict:
-    # The worker writes its runs where this test reads them, with one BLAS thread (shared
-    # cores), and writes every step to the row, so a test sees exactly how far it got.
-    return {"CPT_OUTPUT_DIR": str(cpt_settings.CPT_OUTPUT_DIR), "CPT_BASE_MODEL": "", "OMP_NUM_THREADS": "1",
-            "LLM_BASE_URL": "", "CPT_PROGRESS_SECONDS": "0"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from synth.synthesis import entigraph
 from synth.corpus import count_tokens
+from synth.synthesis import entigraph
 from synth.synthesis.entigraph import Source
 
 

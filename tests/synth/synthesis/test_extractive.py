@@ -9,8 +9,8 @@ from django.core.management import call_command
 
 from papers.models import LLMCall
 from synth import synthesis
+from synth.models import SynthesisRun, Topic
 from synth.synthesis import entigraph
-from synth.models import SynthesisRun
 from synth.synthesis.runner import run_synthesis
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,8 +65,6 @@ def test_synthesize_command_runs_the_extractive_baseline_here(offline, topic, ca
 
 
 def test_a_topic_with_an_empty_corpus_fails_with_a_reason(offline, corpus):
-    from synth.models import Topic
-
     empty = Topic.objects.create(name="Nothing yet")
     run = synthesis.start_run(topic=empty, strategy=entigraph.EXTRACTIVE)
     assert run_synthesis(run.pk) == "failed"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from synth import synthesis
-from synth.synthesis import entigraph
 from synth.models import SynthesisRun
+from synth.synthesis import entigraph
 from synth.synthesis.runner import run_synthesis
 from synth.synthesis.tasks import enqueue_synthesis
 from synth.tasks import resume_stalled_runs

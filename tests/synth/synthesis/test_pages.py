@@ -10,18 +10,12 @@ from django.test import Client
 from django.urls import reverse
 
 from synth import synthesis
-from synth.synthesis import entigraph
 from synth.models import SynthesisRun
+from synth.synthesis import entigraph
 from synth.synthesis.runner import run_synthesis
 from synth.synthesis.tasks import enqueue_synthesis
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def staff(client, editor) -> Client:
-    client.force_login(editor)
-    return client
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from django.db.models import Count
 
 from papers.models import LLMCall
 from synth import synthesis
-from synth.synthesis import entigraph, pages
 from synth.models import SynthesisRun
+from synth.synthesis import entigraph, pages
 from synth.synthesis.runner import run_synthesis
 from tests.llm_server import Reply
 

@@ -5,16 +5,10 @@ from __future__ import annotations
 import pytest
 
 from synth import training
-from synth.training.runner import run_training
 from synth.models import TrainingRun
+from synth.training.runner import run_training
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff(client, editor):
-    client.force_login(editor)
-    return client
 
 
 @pytest.fixture

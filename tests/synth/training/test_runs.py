@@ -10,17 +10,26 @@ import pytest
 import torch
 
 from synth import training
-from synth.training import pages
+from synth.cpt.train import TrainConfig
 from synth.jobs import Heartbeat
+from synth.models import EvalQuestion, SynthesisRun, TrainingRun
+from synth.synthesis.admin import SynthesisRunAdmin
 from synth.tasks import resume_stalled_runs
+from synth.training import pages
+from synth.training.admin import train as train_action
 from synth.training.runner import run_training
 from synth.training.tasks import enqueue_training
-from synth.synthesis.admin import SynthesisRunAdmin
-from synth.training.admin import train as train_action
-from synth.cpt.train import TrainConfig
-from synth.models import EvalQuestion, SynthesisRun, TrainingRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def celery_worker_env(cpt_settings) -> dict:
+    """The worker of this module's tests trains (tests/conftest.py's default has no settings)."""
+    # The worker writes its runs where this test reads them, with one BLAS thread (shared
+    # cores), and writes every step to the row, so a test sees exactly how far it got.
+    return {"CPT_OUTPUT_DIR": str(cpt_settings.CPT_OUTPUT_DIR), "CPT_BASE_MODEL": "", "OMP_NUM_THREADS": "1",
+            "LLM_BASE_URL": "", "CPT_PROGRESS_SECONDS": "0"}
 
 
 def _questions(topic, questions):
