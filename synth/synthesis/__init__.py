@@ -40,13 +40,12 @@ def start_run(*, topic: Topic, strategy: str, target_tokens: int | None = None, 
         model = llm.model_name()
     else:
         raise RunError(_("No LLM is configured (offline mode): only the extractive baseline can run."))
-    run = SynthesisRun.objects.create(
+    return SynthesisRun.objects.create(
         topic=topic, strategy=strategy, model=model, prompt_version=entigraph.PROMPT_VERSIONS[strategy], seed=seed,
         target_tokens=default_target_tokens(topic) if target_tokens is None else target_tokens,
         max_calls=max_calls, max_cost_usd=Decimal(str(max_cost_usd)), max_entities=max_entities,
         triples_per_document=triples_per_document, created_by=user if getattr(user, "pk", None) else None,
     )
-    return run
 
 
 def is_stalled(run: SynthesisRun) -> bool:
