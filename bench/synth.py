@@ -8,7 +8,7 @@ It makes its own database (bench_synth, on the embedded PostgreSQL or DATABASE_U
 dropped at the end) and starts the scripted OpenAI-compatible server (tests/llm_server.py) in
 a separate process, answering every call after --latency seconds. Then:
 
-- the run: synth.runner.run_synthesis, the code the Celery task runs, on a topic of
+- the run: synth.synthesis.runner.run_synthesis, the code the Celery task runs, on a topic of
   --documents papers: one entity call per document, every pair, --triples triples each;
 - the baseline: the reference implementation's pattern, one call after another through the
   sync gateway (papers.llm.complete/complete_json) with the same prompts, for --baseline-calls
@@ -87,8 +87,8 @@ def make_topic(documents: int):
 def baseline(topic, calls: int) -> tuple[int, int, float]:
     """One call after another, as the reference implementation does: (calls, tokens, seconds)."""
     from papers import llm
-    from synth import entigraph
     from synth.corpus import count_tokens, topic_documents
+    from synth.synthesis import entigraph
 
     done = tokens = 0
     started = time.perf_counter()
@@ -133,9 +133,11 @@ def main() -> None:
     from django.conf import settings
     from django.db import connection
 
-    from synth import entigraph, runs
+    from synth import synthesis
     from synth.models import SynthesisRun
-    from synth.runner import llm_requests, run_synthesis
+    from synth.synthesis import entigraph
+    from synth.synthesis.runner import run_synthesis
+    from synth.synthesis.usage import llm_requests
 
     logging.getLogger("synth").setLevel(logging.WARNING)
     server = subprocess.Popen([sys.executable, __file__, "--server", str(args.latency)], stdout=subprocess.PIPE, text=True)
@@ -150,8 +152,8 @@ def main() -> None:
         topic = make_topic(args.documents)
         b_calls, b_tokens, b_seconds = baseline(topic, args.baseline_calls)
 
-        run = runs.start_run(topic=topic, strategy=entigraph.ENTIGRAPH, target_tokens=0, triples_per_document=args.triples,
-                             enqueue=False)
+        run = synthesis.start_run(topic=topic, strategy=entigraph.ENTIGRAPH, target_tokens=0,
+                                  triples_per_document=args.triples)
         started = time.perf_counter()
         status = run_synthesis(run.pk)
         wall = time.perf_counter() - started

@@ -293,7 +293,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 # --- end of email digest -----------------------------------------------------------------
 
-# --- synth: topics and synthesis runs (issue 5) -----------------------------------------
+# --- synth: topics and synthesis runs ----------------------------------------------------
 # 429/5xx/timeouts are retried by papers.llm (LLM_MAX_RETRIES); a unit still failing is recorded and the run goes on.
 # LLM calls in flight per run (papers.llm.AsyncLLM's semaphore); bench/synth.py: 64 is ~35x one-at-a-time, 32 ~25x.
 SYNTH_CONCURRENCY = env_int("SYNTH_CONCURRENCY", 64)
@@ -359,8 +359,8 @@ SEARCH_RATE_WINDOW = env_int("SEARCH_RATE_WINDOW", 60)  # seconds
 SEARCH_MAX_QUERY_CHARS = env_int("SEARCH_MAX_QUERY_CHARS", 500)
 # --- end search ------------------------------------------------------------------------------
 
-# --- cpt: continued pretraining on a topic's synthetic corpus (issue 6) ---------------------
-# synth.training is the only reader of CPT_*; synth.cpt (torch, no Django) gets them in a TrainConfig.
+# --- cpt: continued pretraining on a topic's synthetic corpus ------------------------------
+# synth.training (and its runner) is the only reader of CPT_*; synth.cpt (torch, no Django) gets them in a TrainConfig.
 CPT_BASE_MODEL = os.environ.get("CPT_BASE_MODEL", "").strip()  # hub id or local path; empty: tiny built-in model
 CPT_OUTPUT_DIR = Path(os.environ.get("CPT_OUTPUT_DIR", BASE_DIR / "var" / "synth" / "runs"))  # run-<id>/ per run
 CPT_PEAK_FLOPS = env_float("CPT_PEAK_FLOPS", 989e12)  # one GPU's dense bf16 peak, for MFU (H100 SXM)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -47,15 +48,26 @@ class Topic(models.Model):
 
 
 class Job(models.Model):
-    """What synthesis and training runs share: who started them, when, and whether they are
-    still going (a subclass lists its ACTIVE statuses)."""
+    """What synthesis and training runs share: who started them, when, whether they are still
+    going, and the fields of the job protocol (synth.jobs: owner token, heartbeat, cancel).
+
+    A subclass declares its Status choices (with QUEUED, RUNNING, CANCELLED), the ACTIVE
+    statuses, and STALLS: the statuses in which a silent heartbeat means a dead worker."""
 
     ACTIVE: tuple = ()
+    STALLS: tuple = ()
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    # The worker that owns the run writes its token here; a worker that claims the run later
+    # writes a new one and the earlier one, if it still lives, sees the change and stops
+    # without writing (synth.jobs).
+    runner_token = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         abstract = True
@@ -80,6 +92,8 @@ class SynthesisRun(Job):
         FAILED = "failed", _("failed")
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
+    # An llm worker picks a queued run within seconds: queued and silent is stalled too.
+    STALLS = ACTIVE
 
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="runs", verbose_name=_("topic"))
     strategy = models.CharField(_("strategy"), max_length=16, choices=Strategy.choices, default=Strategy.ENTIGRAPH)
@@ -94,13 +108,7 @@ class SynthesisRun(Job):
     max_cost_usd = models.DecimalField(_("cap on LLM cost (USD)"), max_digits=10, decimal_places=4, default=0)
 
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
-    cancel_requested = models.BooleanField(default=False)
     stop_reason = models.CharField(max_length=200, blank=True)
-    error = models.TextField(blank=True)
-    # The runner that owns the run writes its token here; a resumed runner writes a new one and
-    # the old runner, if it still lives, sees the change and stops (synth.runner).
-    runner_token = models.CharField(max_length=32, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     source_documents = models.PositiveIntegerField(default=0)
     source_tokens = models.PositiveBigIntegerField(default=0)
@@ -200,7 +208,7 @@ class SynthesisUnit(models.Model):
         verbose_name_plural = _("synthesis units")
         # A resumed run plans the same keys again and must find them, never add a second unit.
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="synthesisunit_unique_key_in_run")]
-        # synth.runner loads a stage's pending units in order; the run page counts by stage and status.
+        # synth.synthesis.runner loads a stage's pending units in order; the run page counts by stage and status.
         indexes = [models.Index(fields=["run", "stage", "status", "position"], name="synthunit_run_stage_status")]
 
     def __str__(self) -> str:
@@ -238,14 +246,14 @@ class SyntheticDocument(models.Model):
         return f"{self.kind} {' / '.join(self.entities)} ({self.tokens} tokens)"
 
 
-# --- continued pretraining (issue 6): training runs and the evaluation question set -------
+# --- continued pretraining: training runs and the evaluation question set ---------------
 
 
 class TrainingRun(Job):
     """Continued pretraining of a base model on the synthetic texts of one topic's runs.
 
     The hyperparameters default to the paper's recipe and have TrainConfig's names
-    (synth.training.config_for maps them); the rest is state written by the worker."""
+    (synth.training.data.config_for maps them); the rest is state written by the worker."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("queued")
@@ -255,6 +263,8 @@ class TrainingRun(Job):
         FAILED = "failed", _("failed")
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
+    # A queued run may wait hours for the gpu worker to finish another: only running is stalled.
+    STALLS = (Status.RUNNING,)
 
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="training_runs", verbose_name=_("topic"))
     synthesis_runs = models.ManyToManyField(SynthesisRun, related_name="training_runs", verbose_name=_("synthesis runs"))
@@ -281,8 +291,6 @@ class TrainingRun(Job):
     seed = models.PositiveIntegerField(_("seed"), default=1337)
 
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
-    cancel_requested = models.BooleanField(default=False)
-    error = models.TextField(blank=True)
     device = models.CharField(max_length=120, blank=True)
     step = models.PositiveIntegerField(default=0)
     max_steps = models.PositiveIntegerField(default=0)
@@ -294,7 +302,6 @@ class TrainingRun(Job):
     metrics_after = models.JSONField(default=dict, blank=True)
     manifest = models.JSONField(default=dict, blank=True)  # what went into the training data
     artifacts_dir = models.CharField(max_length=500, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -341,8 +348,6 @@ class EvalQuestion(models.Model):
         return self.question[:80]
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
         if not isinstance(self.options, list) or len(self.options) < 2 or not all(
                 isinstance(o, str) and o.strip() for o in self.options):
             raise ValidationError({"options": _("Give a list of two or more non-empty answers.")})

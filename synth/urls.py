@@ -1,14 +1,5 @@
-from django.urls import path
-
-from synth import urls_training, views
+from synth.synthesis import urls as synthesis_urls
+from synth.training import urls as training_urls
 
 app_name = "synth"
-urlpatterns = [
-    path("topics/", views.topic_list, name="topics"),
-    path("topics/<int:pk>/", views.topic_detail, name="topic"),
-    path("runs/<int:pk>/", views.run_detail, name="run"),
-    path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
-    path("runs/<int:pk>/resume/", views.run_resume, name="run_resume"),
-    path("runs/<int:pk>/corpus.jsonl", views.run_export, name="run_export"),
-]
-urlpatterns += urls_training.urlpatterns  # training runs (issue 6)
+urlpatterns = [*synthesis_urls.urlpatterns, *training_urls.urlpatterns]

@@ -1,6 +1,6 @@
 """The continued-pretraining trainer: data packing, model loading, the loop, evaluation.
 
-Imports torch and transformers, never Django; synth.training is the glue that feeds it
+Imports torch and transformers, never Django; synth.training.runner is the glue that feeds it
 rows from the database. Importing this package itself is cheap (no torch), so callers can
 catch CPTError without loading the stack.
 """

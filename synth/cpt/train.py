@@ -1,6 +1,6 @@
 """Continued pretraining of a causal LM on a topic's corpus: one loop, CPU to multi-GPU.
 
-Run it on its own (synth.training calls train() in-process from the Celery "gpu" worker):
+Run it on its own (synth.training.runner calls train() in-process from the Celery "gpu" worker):
 
     # CPU or one GPU; the corpus is .jsonl ({"text": ..., "kind": "synthetic"|"raw"}) or .txt
     python -m synth.cpt.train --corpus corpus.jsonl --out-dir var/synth/runs/dev
@@ -240,8 +240,13 @@ def pick_device(cfg: TrainConfig) -> torch.device:
 
 def train(cfg: TrainConfig, corpus: cpt_data.Corpus, *,
           on_progress: Callable[[int, dict], None] = lambda step, metrics: None,
-          should_stop: Callable[[], bool] = lambda: False, base: cpt_model.Base | None = None) -> TrainResult:
-    """Train from base (or load_base(cfg, corpus)), resuming from out_dir/ckpt.pt when there is one."""
+          should_stop: Callable[[], bool] = lambda: False, base: cpt_model.Base | None = None,
+          before_save: Callable[[], None] = lambda: None) -> TrainResult:
+    """Train from base (or load_base(cfg, corpus)), resuming from out_dir/ckpt.pt when there is one.
+
+    before_save is called (on rank 0) before each write to out_dir: the manifest, every
+    checkpoint and the final model. It raises to stop the run without that write, as a worker
+    that no longer owns the run does (synth.training.runner); single-process runs only."""
     validate(cfg)
     if not any(t and t.strip() for t in corpus.synthetic):
         raise CPTError("the corpus is empty: there are no synthetic texts to train on")
@@ -270,6 +275,7 @@ def train(cfg: TrainConfig, corpus: cpt_data.Corpus, *,
     manifest = {**blocks.manifest, "base_model": base.label, "max_steps": max_steps,
                 "epochs": max_steps * cfg.batch_size / len(blocks.tokens)}
     if dist.master:
+        before_save()
         cpt_data.write_manifest(manifest, out_dir / "manifest.json")
 
     model = base.model.to(dist.device)
@@ -302,6 +308,7 @@ def train(cfg: TrainConfig, corpus: cpt_data.Corpus, *,
 
     def checkpoint() -> None:
         if dist.master:
+            before_save()
             save_checkpoint(out_dir, {
                 "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "max_steps": max_steps,
                 "loss_history": history, "config": _config_dict(cfg), "data_sha256": blocks.manifest["sha256"],
@@ -356,6 +363,7 @@ def train(cfg: TrainConfig, corpus: cpt_data.Corpus, *,
     final_dir = None
     if status == "finished" and cfg.save_final and dist.master:
         final_dir = out_dir / "final"
+        before_save()
         cpt_model.save_pretrained(model, base.tokenizer, final_dir)
     _barrier(dist)
     timed = step_times[1:] or step_times  # the first step pays for warm-up and compilation

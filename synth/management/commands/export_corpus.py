@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from synth.export import iter_jsonl
 from synth.models import SynthesisRun
+from synth.synthesis.export import iter_jsonl
 
 
 class Command(BaseCommand):

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from papers import llm
-from synth.eval_questions import generate_questions
 from synth.models import Topic
+from synth.training.questions import generate_questions
 
 
 class Command(BaseCommand):

@@ -1,10 +1,10 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
-from synth import entigraph
 from synth.models import SynthesisRun, Topic
-from synth.runner import run_synthesis
-from synth.runs import RunError, resume_run, start_run
+from synth.synthesis import RunError, entigraph, resume_run, start_run
+from synth.synthesis.runner import run_synthesis
+from synth.synthesis.tasks import enqueue_synthesis
 
 
 class Command(BaseCommand):
@@ -31,7 +31,7 @@ class Command(BaseCommand):
             if run is None:
                 raise CommandError(f"no synthesis run {options['resume']}")
             # From the command line a resume is deliberate: take the run over even if it looks alive.
-            if not resume_run(run, force=True, enqueue=options["queue"]):
+            if not resume_run(run, force=True):
                 raise CommandError(f"run {run.pk} is {run.status}: nothing to resume")
         else:
             topic = self._topic(options["topic"])
@@ -39,11 +39,12 @@ class Command(BaseCommand):
                 run = start_run(
                     topic=topic, strategy=options["strategy"], target_tokens=options["target_tokens"],
                     max_calls=options["max_calls"], max_cost_usd=options["max_cost"], seed=options["seed"],
-                    max_entities=options["max_entities"], triples_per_document=options["triples"], enqueue=options["queue"],
+                    max_entities=options["max_entities"], triples_per_document=options["triples"],
                 )
             except RunError as e:
                 raise CommandError(str(e)) from None
         if options["queue"]:
+            enqueue_synthesis(run.pk)
             self.stdout.write(f"run {run.pk} queued")
             return
         status = run_synthesis(run.pk)

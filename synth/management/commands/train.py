@@ -2,6 +2,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from synth import training
 from synth.models import SynthesisRun, TrainingRun
+from synth.training.runner import run_training
+from synth.training.tasks import enqueue_training
 
 
 class Command(BaseCommand):
@@ -26,8 +28,7 @@ class Command(BaseCommand):
             run = TrainingRun.objects.filter(pk=options["resume"]).first()
             if run is None:
                 raise CommandError(f"no training run {options['resume']}")
-            if not run.is_active:  # a stopped run is queued again; its checkpoint is kept
-                TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.QUEUED, cancel_requested=False)
+            training.resume_training(run)  # a stopped run is queued again; its checkpoint is kept
         else:
             runs = list(SynthesisRun.objects.filter(pk__in=options["runs"]))
             if len(runs) != len(set(options["runs"])) or not runs:
@@ -35,18 +36,15 @@ class Command(BaseCommand):
             values = {name: options[name] for name in ["base_model", *training.HYPERPARAMETERS]
                       if options[name] is not None}
             try:
-                run = training.start_training(synthesis_runs=runs, enqueue=options["queue"], **values)
+                run = training.start_training(synthesis_runs=runs, **values)
             except training.TrainingError as e:
                 raise CommandError(str(e)) from None
         if options["queue"]:
-            if options["resume"]:
-                from synth.tasks_training import train_run
-
-                train_run.delay(run.pk)
+            enqueue_training(run.pk)
             self.stdout.write(f"training run {run.pk} queued on the gpu queue")
             return
         # From the command line a run is taken over deliberately, even if it looks alive.
-        status = training.run_training(run.pk, force=True)
+        status = run_training(run.pk, force=True)
         run.refresh_from_db()
         self.stdout.write(f"training run {run.pk}: {status}, step {run.step}/{run.max_steps}, "
                           f"{run.tokens_per_s or 0:.0f} tokens/s; artifacts in {run.artifacts_dir}")

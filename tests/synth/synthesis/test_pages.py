@@ -9,23 +9,19 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from synth import entigraph, runs
+from synth import synthesis
 from synth.models import SynthesisRun
-from synth.runner import run_synthesis
+from synth.synthesis import entigraph
+from synth.synthesis.runner import run_synthesis
+from synth.synthesis.tasks import enqueue_synthesis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def staff(client, editor) -> Client:
-    client.force_login(editor)
-    return client
-
-
-@pytest.fixture
 def finished_run(topic, settings) -> SynthesisRun:
     settings.LLM_BASE_URL = ""
-    run = runs.start_run(topic=topic, strategy=entigraph.EXTRACTIVE, target_tokens=0, enqueue=False)
+    run = synthesis.start_run(topic=topic, strategy=entigraph.EXTRACTIVE, target_tokens=0)
     run_synthesis(run.pk)
     run.refresh_from_db()
     return run
@@ -58,7 +54,8 @@ def test_run_page_shows_progress_counts_and_chart(staff, finished_run):
 
 def test_htmx_gets_the_progress_block_that_polls_while_the_run_is_active(staff, topic, settings, llm_queue):
     settings.LLM_BASE_URL = ""
-    run = runs.start_run(topic=topic, strategy=entigraph.EXTRACTIVE, target_tokens=0)
+    run = synthesis.start_run(topic=topic, strategy=entigraph.EXTRACTIVE, target_tokens=0)
+    enqueue_synthesis(run.pk)
     html = staff.get(reverse("synth:run", args=[run.pk]), headers={"HX-Request": "true"}).content.decode()
     assert html.lstrip().startswith('<div id="run-progress" data-status="queued"')
     assert 'hx-trigger="every 1s"' in html and "<html" not in html
@@ -67,7 +64,8 @@ def test_htmx_gets_the_progress_block_that_polls_while_the_run_is_active(staff, 
 
 def test_cancel_and_resume_are_posts_with_csrf(editor, topic, settings, llm_queue):
     settings.LLM_BASE_URL = ""
-    run = runs.start_run(topic=topic, strategy=entigraph.EXTRACTIVE, target_tokens=0)
+    run = synthesis.start_run(topic=topic, strategy=entigraph.EXTRACTIVE, target_tokens=0)
+    enqueue_synthesis(run.pk)
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(editor)
     cancel = reverse("synth:run_cancel", args=[run.pk])
@@ -102,7 +100,7 @@ def test_admin_action_asks_for_strategy_and_budget_then_only_enqueues(staff, top
     changelist = reverse("admin:synth_topic_changelist")
     form = staff.post(changelist, {"action": "synthesize", "_selected_action": [topic.pk]})
     assert form.status_code == 200 and b'id="synthesize-form"' in form.content
-    assert f'value="{runs.default_target_tokens(topic)}"'.encode() not in form.content  # blank means 100x
+    assert f'value="{synthesis.default_target_tokens(topic)}"'.encode() not in form.content  # blank means 100x
 
     response = staff.post(changelist, {
         "action": "synthesize", "_selected_action": [topic.pk], "apply": "1", "strategy": "entigraph",
@@ -113,7 +111,7 @@ def test_admin_action_asks_for_strategy_and_budget_then_only_enqueues(staff, top
     assert response.status_code == 302 and response["Location"] == reverse("synth:run", args=[run.pk])
     assert (run.status, run.strategy, run.model, run.max_calls, run.seed, run.max_entities) == (
         "queued", "entigraph", settings.LLM_MODEL, 500, 3, 8)
-    assert run.target_tokens == runs.default_target_tokens(topic) > 0
+    assert run.target_tokens == synthesis.default_target_tokens(topic) > 0
     assert not run.units.exists()  # the action only enqueued
     assert [m["headers"]["argsrepr"] for m in llm_queue()] == [f"({run.pk},)"]
 

@@ -15,7 +15,7 @@ from synth.cpt import model as cpt_model
 from synth.cpt.data import Corpus
 from synth.cpt.train import TrainConfig, grad_accum_steps, lr_at, train
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_a_run_lowers_the_training_loss(trained):

@@ -1,10 +1,9 @@
-"""Admin for continued pretraining: the "Train" action on synthesis runs, training runs and
-the evaluation questions. synth/admin.py imports this module (which registers the admins)
-and lists `train` among SynthesisRunAdmin's actions."""
+"""Admin for continued pretraining: the "Train" action on synthesis runs (SynthesisRunAdmin in
+synth.synthesis.admin lists it), training runs and the evaluation questions. Actions only
+call synth.training and enqueue."""
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.shortcuts import redirect
@@ -15,12 +14,8 @@ from django.utils.translation import gettext_lazy as _
 
 from synth import training
 from synth.models import EvalQuestion, TrainingRun
-
-
-class TrainForm(forms.ModelForm):
-    class Meta:
-        model = TrainingRun
-        fields = ["base_model", *training.HYPERPARAMETERS]
+from synth.training.forms import TrainForm
+from synth.training.tasks import enqueue_training
 
 
 @admin.action(description=_("Train a model on the selected runs' synthetic texts"))
@@ -34,6 +29,7 @@ def train(modeladmin, request, queryset):
             except training.TrainingError as e:
                 modeladmin.message_user(request, str(e), messages.ERROR)
                 return None
+            enqueue_training(run.pk)
             modeladmin.message_user(request, _("Training run #%(pk)d queued.") % {"pk": run.pk}, messages.SUCCESS)
             return redirect("synth:training_run", pk=run.pk)
     else:
@@ -56,7 +52,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_select_related = ["topic"]
     actions = ["cancel"]
     STATE = ["status", "cancel_requested", "error", "base_label", "device", "step", "max_steps", "resumed_from_step",
-             "tokens_per_s", "mfu", "metrics_before", "metrics_after", "manifest", "artifacts_dir", "heartbeat_at",
+             "tokens_per_s", "mfu", "metrics_before", "metrics_after", "manifest", "artifacts_dir", "runner_token", "heartbeat_at",
              "created_by", "created_at", "started_at", "finished_at"]
     fieldsets = [
         (None, {"fields": ["page_link", "topic", "synthesis_runs", "base_model"]}),

@@ -1,5 +1,5 @@
 """The synthesis strategies: what units each stage plans, the prompts, and how replies and
-extractive passages become synthetic text. No database, no network: synth.runner does that.
+extractive passages become synthetic text. No database, no network: synth.synthesis.runner does that.
 
 - entigraph (Yang et al., 2024, "Synthetic continued pretraining"): per document one call
   returns a summary and the salient entities; then one call per entity pair, then sampled

@@ -8,10 +8,13 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from synth import runner, runs
+from synth import synthesis
 from synth.corpus import topic_documents
-from synth.export import export_filename, iter_jsonl
 from synth.models import SynthesisRun, Topic
+from synth.synthesis import pages
+from synth.synthesis.export import export_filename, iter_jsonl
+from synth.synthesis.tasks import enqueue_synthesis
+from synth.synthesis.usage import llm_requests
 
 
 def topic_list(request: HttpRequest) -> HttpResponse:
@@ -31,15 +34,15 @@ def topic_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _run_context(run: SynthesisRun) -> dict:
     return {
         "run": run,
-        "stages": runs.stage_progress(run),
-        "entities": runs.entity_count(run),
-        "requests": runner.llm_requests(run),
-        "errors": runs.recent_errors(run),
-        "by_kind": runs.tokens_by_kind(run),
-        "by_source": runs.tokens_by_source(run),
-        "can_cancel": runs.can_cancel(run),
-        "can_resume": runs.can_resume(run),
-        "stalled": runs.is_stalled(run),
+        "stages": pages.stage_progress(run),
+        "entities": pages.entity_count(run),
+        "requests": llm_requests(run),
+        "errors": pages.recent_errors(run),
+        "by_kind": pages.tokens_by_kind(run),
+        "by_source": pages.tokens_by_source(run),
+        "can_cancel": synthesis.can_cancel(run),
+        "can_resume": synthesis.can_resume(run),
+        "stalled": synthesis.is_stalled(run),
     }
 
 
@@ -55,7 +58,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(SynthesisRun, pk=pk)
-    runs.cancel_run(run)
+    synthesis.cancel_run(run)
     return _back_to_run(request, run)
 
 
@@ -63,7 +66,8 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(SynthesisRun, pk=pk)
-    runs.resume_run(run)
+    if synthesis.resume_run(run):
+        enqueue_synthesis(run.pk)
     return _back_to_run(request, run)
 
 

@@ -9,14 +9,15 @@ from django.views.decorators.http import require_POST
 
 from synth import training
 from synth.models import TrainingRun
+from synth.training import pages
 
 
 def _context(run: TrainingRun) -> dict:
     return {
         "run": run,
-        "chart": training.loss_chart(run.loss_history),
-        "metrics": training.metric_rows(run),
-        "artifacts": training.artifacts(run),
+        "chart": pages.loss_chart(run.loss_history),
+        "metrics": pages.metric_rows(run),
+        "artifacts": pages.artifacts(run),
         "can_cancel": training.can_cancel(run),
         "stalled": training.is_stalled(run),
         "tiny_overrides": training.TINY_OVERRIDES if run.is_tiny else {},

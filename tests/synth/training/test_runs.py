@@ -10,12 +10,26 @@ import pytest
 import torch
 
 from synth import training
-from synth.admin import SynthesisRunAdmin
-from synth.admin_training import train as train_action
 from synth.cpt.train import TrainConfig
+from synth.jobs import Heartbeat
 from synth.models import EvalQuestion, SynthesisRun, TrainingRun
+from synth.synthesis.admin import SynthesisRunAdmin
+from synth.tasks import resume_stalled_runs
+from synth.training import pages
+from synth.training.admin import train as train_action
+from synth.training.runner import run_training
+from synth.training.tasks import enqueue_training
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def celery_worker_env(cpt_settings) -> dict:
+    """The worker of this module's tests trains (tests/conftest.py's default has no settings)."""
+    # The worker writes its runs where this test reads them, with one BLAS thread (shared
+    # cores), and writes every step to the row, so a test sees exactly how far it got.
+    return {"CPT_OUTPUT_DIR": str(cpt_settings.CPT_OUTPUT_DIR), "CPT_BASE_MODEL": "", "OMP_NUM_THREADS": "1",
+            "LLM_BASE_URL": "", "CPT_PROGRESS_SECONDS": "0"}
 
 
 def _questions(topic, questions):
@@ -56,16 +70,16 @@ def test_only_finished_runs_of_one_topic_can_be_trained_on(finished_synthesis, c
     running = SynthesisRun.objects.create(topic=finished_synthesis.topic, strategy="extractive",
                                           status=SynthesisRun.Status.RUNNING)
     with pytest.raises(training.TrainingError, match=f"not finished: #{running.pk}"):
-        training.start_training(synthesis_runs=[finished_synthesis, running], enqueue=False)
+        training.start_training(synthesis_runs=[finished_synthesis, running])
     assert not TrainingRun.objects.exists()
 
 
 def test_a_run_trains_and_is_evaluated_before_and_after(finished_synthesis, cpt_settings, fast_hyperparameters,
                                                         questions):
     _questions(finished_synthesis.topic, questions)
-    run = training.start_training(synthesis_runs=[finished_synthesis], enqueue=False, step_limit=40,
+    run = training.start_training(synthesis_runs=[finished_synthesis], step_limit=40,
                                   **fast_hyperparameters)
-    assert training.run_training(run.pk) == "done"
+    assert run_training(run.pk) == "done"
     run.refresh_from_db()
     assert run.step == run.max_steps == 40 == len(run.loss_history)
     assert sum(run.loss_history[-5:]) < 0.8 * sum(run.loss_history[:5])
@@ -75,27 +89,26 @@ def test_a_run_trains_and_is_evaluated_before_and_after(finished_synthesis, cpt_
     assert before["heldout_tokens"] == after["heldout_tokens"] > 0
     assert after["perplexity"] < before["perplexity"]
     assert before["qa_n"] == after["qa_n"] == 4 and after["qa_accuracy"] == 1.0
-    names = {a["name"] for a in training.artifacts(run)}
+    names = {a["name"] for a in pages.artifacts(run)}
     assert {"final/", "metrics.json", "manifest.json", "ckpt.pt", "base/"} <= names
     metrics = json.loads((Path(run.artifacts_dir) / "metrics.json").read_text())
     assert metrics["after"]["perplexity"] == after["perplexity"] and metrics["steps"] == 40
     assert run.manifest["sources"]["synthetic"]["documents"] == 240
     # A redelivered task finds the run done and leaves it be.
-    assert training.run_training(run.pk) == "done"
+    assert run_training(run.pk) == "done"
 
 
 def test_bad_settings_fail_the_run_at_once_with_a_clear_message(finished_synthesis, cpt_settings,
                                                                  fast_hyperparameters, tmp_path):
-    run = training.start_training(synthesis_runs=[finished_synthesis], enqueue=False,
-                                  base_model=str(tmp_path / "no-such-model"), **fast_hyperparameters)
-    assert training.run_training(run.pk) == "failed"
+    run = training.start_training(synthesis_runs=[finished_synthesis], base_model=str(tmp_path / "no-such-model"), **fast_hyperparameters)
+    assert run_training(run.pk) == "failed"
     run.refresh_from_db()
     assert run.error == f"base model path '{tmp_path / 'no-such-model'}' does not exist"
     assert run.step == 0 and run.metrics_before == {} and not Path(run.artifacts_dir).exists()
 
 
 def test_the_llm_writes_the_question_set_when_a_topic_has_none(finished_synthesis, cpt_settings):
-    from synth.eval_questions import generate_questions
+    from synth.training.questions import generate_questions
     from tests.llm_server import ScriptedLLMServer
 
     def reply(body):
@@ -119,22 +132,23 @@ def test_the_llm_writes_the_question_set_when_a_topic_has_none(finished_synthesi
 
 
 def test_offline_without_questions_says_so(finished_synthesis, cpt_settings, fast_hyperparameters):
-    run = training.start_training(synthesis_runs=[finished_synthesis], enqueue=False, step_limit=3,
+    run = training.start_training(synthesis_runs=[finished_synthesis], step_limit=3,
                                   **fast_hyperparameters)
-    assert training.run_training(run.pk) == "done"
+    assert run_training(run.pk) == "done"
     run.refresh_from_db()
     assert run.metrics_after["qa_n"] == 0 and run.metrics_after["qa_accuracy"] is None
     assert "offline mode" in run.metrics_before["note"]
 
 
 def test_cancelling_stops_the_job_in_the_worker(celery_worker_process, finished_synthesis, cpt_settings,
-                                                fast_hyperparameters, wait_for, client, editor):
+                                                fast_hyperparameters, wait_until, client, editor):
     run = training.start_training(synthesis_runs=[finished_synthesis], step_limit=5000, **fast_hyperparameters)
-    wait_for(lambda: TrainingRun.objects.get(pk=run.pk).step >= 3, what="three steps in the worker")
+    enqueue_training(run.pk)
+    wait_until(lambda: TrainingRun.objects.get(pk=run.pk).step >= 3, what="three steps in the worker")
     client.force_login(editor)
     response = client.post(f"/lab/training/{run.pk}/cancel/")
     assert response.status_code == 302
-    wait_for(lambda: TrainingRun.objects.get(pk=run.pk).status == "cancelled", what="the worker to stop")
+    wait_until(lambda: TrainingRun.objects.get(pk=run.pk).status == "cancelled", what="the worker to stop")
     run.refresh_from_db()
     assert 3 <= run.step < 5000 and run.finished_at is not None
     ckpt = torch.load(Path(run.artifacts_dir) / "ckpt.pt", weights_only=True)
@@ -143,10 +157,11 @@ def test_cancelling_stops_the_job_in_the_worker(celery_worker_process, finished_
 
 
 def test_a_killed_worker_restarted_resumes_from_the_checkpoint(celery_worker_process, finished_synthesis, cpt_settings,
-                                                               fast_hyperparameters, wait_for):
+                                                               fast_hyperparameters, wait_until):
     run = training.start_training(synthesis_runs=[finished_synthesis], step_limit=300, **fast_hyperparameters)
+    enqueue_training(run.pk)
     ckpt_path = Path(run.artifacts_dir) / "ckpt.pt"
-    wait_for(lambda: ckpt_path.exists() and TrainingRun.objects.get(pk=run.pk).step >= 25,
+    wait_until(lambda: ckpt_path.exists() and TrainingRun.objects.get(pk=run.pk).step >= 25,
              what="a checkpoint and 25 steps in the worker")
     celery_worker_process.kill()
     run.refresh_from_db()
@@ -157,35 +172,35 @@ def test_a_killed_worker_restarted_resumes_from_the_checkpoint(celery_worker_pro
     # CPT_STALL_SECONDS and queues it, and the new worker goes on from the checkpoint.
     celery_worker_process.restart()
     cpt_settings.CPT_STALL_SECONDS = 1
-    wait_for(lambda: training.is_stalled(TrainingRun.objects.get(pk=run.pk)), what="the heartbeat to go stale")
-    assert training.requeue_stalled_runs() == [run.pk]
+    wait_until(lambda: training.is_stalled(TrainingRun.objects.get(pk=run.pk)), what="the heartbeat to go stale")
+    assert resume_stalled_runs() == {"synthesis": [], "training": [run.pk]}  # beat's job: requeue and enqueue
     assert training.requeue_stalled_runs() == []  # queued once
-    wait_for(lambda: TrainingRun.objects.get(pk=run.pk).status == "done", what="the restarted worker to finish")
+    wait_until(lambda: TrainingRun.objects.get(pk=run.pk).status == "done", what="the restarted worker to finish")
     run.refresh_from_db()
     assert run.resumed_from_step == saved
     assert run.step == run.max_steps == 300 == len(run.loss_history)
     assert run.metrics_after["perplexity"] < run.metrics_before["perplexity"]
 
 
-def test_a_working_process_beats_even_between_steps(finished_synthesis, cpt_settings, wait_for, broker_queue):
+def test_a_working_process_beats_even_between_steps(finished_synthesis, cpt_settings, wait_until, broker_queue):
     """Loading a big model or evaluating it writes no progress for minutes: the heartbeat
     thread keeps the run from being taken for dead, and stops with the work."""
     import datetime as dt
 
     from django.utils import timezone
 
-    run = training.start_training(synthesis_runs=[finished_synthesis], enqueue=False)
+    run = training.start_training(synthesis_runs=[finished_synthesis])
     long_ago = timezone.now() - dt.timedelta(hours=1)
-    TrainingRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=long_ago)
+    TrainingRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=long_ago, runner_token="worker-1")
     cpt_settings.CPT_HEARTBEAT_SECONDS = 0.05
     cpt_settings.CPT_STALL_SECONDS = 60
-    with training._Heartbeat(run.pk) as beat:
-        wait_for(lambda: TrainingRun.objects.get(pk=run.pk).heartbeat_at > long_ago, what="a heartbeat")
-        assert training.requeue_stalled_runs() == []
+    with Heartbeat(TrainingRun, run.pk, token="worker-1", every=cpt_settings.CPT_HEARTBEAT_SECONDS) as beat:
+        wait_until(lambda: TrainingRun.objects.get(pk=run.pk).heartbeat_at > long_ago, what="a heartbeat")
+        assert resume_stalled_runs() == {"synthesis": [], "training": []}
     assert not beat.thread.is_alive()
     TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=long_ago)
-    assert training.requeue_stalled_runs() == [run.pk]  # silent: its process is gone
-    assert TrainingRun.objects.get(pk=run.pk).status == "queued"
+    assert resume_stalled_runs() == {"synthesis": [], "training": [run.pk]}  # silent: its process is gone
+    assert TrainingRun.objects.filter(pk=run.pk).values_list("status", "runner_token").get() == ("queued", "")
     [message] = broker_queue("gpu")  # no worker here to take it
     assert message["headers"]["task"] == "synth.tasks_training.train_run"
     assert message["headers"]["argsrepr"] == f"({run.pk},)"

@@ -9,9 +9,10 @@ from django.db import connection
 from django.db.models import Count
 
 from papers.models import LLMCall
-from synth import entigraph, runs
+from synth import synthesis
 from synth.models import SynthesisRun
-from synth.runner import run_synthesis
+from synth.synthesis import entigraph, pages
+from synth.synthesis.runner import run_synthesis
 from tests.llm_server import Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,7 +22,7 @@ def start(topic, **kwargs) -> SynthesisRun:
     kwargs.setdefault("strategy", entigraph.ENTIGRAPH)
     kwargs.setdefault("target_tokens", 0)
     kwargs.setdefault("triples_per_document", 2)
-    return runs.start_run(topic=topic, enqueue=False, **kwargs)
+    return synthesis.start_run(topic=topic, **kwargs)
 
 
 def units(run, stage):
@@ -108,10 +109,10 @@ def test_broken_json_is_repaired_once_then_recorded_and_the_run_goes_on(synth_ll
     # The run went on with the document whose entities came back: 6 pairs and 2 triples.
     assert run.units.filter(stage="pair", status="done").count() == 6
     assert run.units.filter(stage="triple", status="done").count() == 2
-    assert runs.recent_errors(run) == [wrap]
+    assert pages.recent_errors(run) == [wrap]
 
     # Resuming tries the failed unit again; now the server answers well and the rest follows.
-    assert runs.resume_run(run, enqueue=False)
+    assert synthesis.resume_run(run)
     assert run_synthesis(run.pk) == "done"
     assert run.units.filter(status="done").count() == 2 + 12 + 4
     assert run.units.get(pk=wrap.pk).attempts == 2
@@ -126,7 +127,7 @@ def test_rate_limits_and_server_errors_are_retried(synth_llm, topic):
     assert synth_llm.request_count == 18 + 3
     failed_calls = LLMCall.objects.filter(task_kind__startswith=f"synth:{run.pk}:", ok=False)
     assert failed_calls.count() == 3
-    assert runs.recent_errors(run) == []
+    assert pages.recent_errors(run) == []
 
 
 def test_a_unit_that_keeps_failing_is_recorded_and_the_run_goes_on(synth_llm, settings, topic):
@@ -190,7 +191,7 @@ def test_call_cap_stops_the_run_at_exactly_that_many_calls(synth_llm, topic):
 
     # Raising the cap and resuming goes on from there without asking for anything twice.
     SynthesisRun.objects.filter(pk=run.pk).update(max_calls=0)
-    assert runs.resume_run(run, enqueue=False)
+    assert synthesis.resume_run(run)
     assert run_synthesis(run.pk) == "done"
     assert synth_llm.request_count == 18
     assert len({r.prompt for r in synth_llm.received}) == 18
@@ -207,7 +208,7 @@ def test_token_target_stops_after_the_unit_that_reaches_it(synth_llm, settings, 
 
     first = run.synthetic.get()
     SynthesisRun.objects.filter(pk=run.pk).update(target_tokens=first.tokens * 3)
-    assert runs.resume_run(run, enqueue=False)
+    assert synthesis.resume_run(run)
     assert run_synthesis(run.pk) == "budget"
     run.refresh_from_db()
     assert run.synthetic_documents == 3 and run.synthetic_tokens >= first.tokens * 3
@@ -221,7 +222,7 @@ def test_cancel_stops_a_running_run_and_resume_finishes_it(synth_llm, settings, 
     def editor_cancels_after_the_first_pair():  # another connection, as the run page's button would be
         try:
             wait_until(lambda: run.units.filter(stage="pair", status="done").exists())
-            runs.cancel_run(run)
+            synthesis.cancel_run(run)
         finally:
             connection.close()
 
@@ -233,7 +234,7 @@ def test_cancel_stops_a_running_run_and_resume_finishes_it(synth_llm, settings, 
     assert run.status == "cancelled" and not run.cancel_requested
     pending = run.units.filter(status="pending").count()
     assert 0 < pending < 12
-    assert runs.can_resume(run) and runs.resume_run(run, enqueue=False)
+    assert synthesis.can_resume(run) and synthesis.resume_run(run)
     assert run_synthesis(run.pk) == "done"
     assert run.units.filter(status="done").count() == 14
 
@@ -253,7 +254,7 @@ def test_a_resume_takes_over_from_a_runner_that_is_still_alive(synth_llm, settin
     thread = threading.Thread(target=first_runner)
     thread.start()
     wait_until(lambda: run.units.filter(stage="pair", status="done").exists())
-    assert runs.resume_run(run, force=True, enqueue=False)  # e.g. a second delivery of the task
+    assert synthesis.resume_run(run, force=True)  # e.g. a second delivery of the task
     assert run_synthesis(run.pk) == "done"
     thread.join()
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 
-from synth import entigraph
 from synth.corpus import count_tokens
-from synth.entigraph import Source
+from synth.synthesis import entigraph
+from synth.synthesis.entigraph import Source
 
 
 def sources() -> list[Source]:

@@ -8,8 +8,9 @@ second thread through papers.llm.AsyncLLM, whose semaphore caps the calls in fli
   restarted run only performs units still pending, so nothing finished is redone or lost.
   Calls that were in flight when a worker died are asked again and mostly hit the
   gateway's response cache.
-- One owner: each runner writes a fresh token on the run; a later runner (a resume) takes
-  over, and the earlier one, if alive, sees the change at its next write and stops.
+- One owner (synth.jobs): each runner claims the run with a fresh token; a later runner (a
+  resume, a redelivery) takes over, and the earlier one, if alive, sees the change at its
+  next write and stops.
 - The budget stops the run by counting: no unit is launched once the target tokens or a
   cap is reached; the units in flight finish and are kept.
 """
@@ -22,7 +23,6 @@ import logging
 import queue
 import threading
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -30,15 +30,17 @@ from decimal import Decimal
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from papers import llm
-from papers.models import LLMCall
-from synth import entigraph
+from synth import jobs
 from synth.corpus import content_hash, count_tokens, snapshot_corpus
+from synth.jobs import Superseded
 from synth.models import CorpusDocument, SynthesisRun, SynthesisUnit, SyntheticDocument
+from synth.synthesis import entigraph
+from synth.synthesis.usage import refresh_usage, task_kind
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +49,11 @@ FLUSH_SECONDS = 0.5  # how long finished units may wait in memory before they ar
 USAGE_SECONDS = 1.0  # how often the run's token and cost totals are refreshed from LLMCall
 
 
-class Superseded(Exception):
-    """Another runner took the run over (a resume); this one stops without writing."""
-
-
 def run_synthesis(run_id: int) -> str:
     """Run (or go on with) a synthesis run; returns its status when this runner stops."""
-    token = uuid.uuid4().hex
-    run = _claim(run_id, token)
+    token = jobs.new_token()
+    # take_over: a redelivered task supersedes a runner that still beats; the old one stops.
+    run = jobs.claim(SynthesisRun, run_id, token=token, stall_seconds=settings.SYNTH_STALL_SECONDS, take_over=True)
     if run is None:
         return "skipped"  # finished, cancelled or gone: a redelivered task does nothing
     try:
@@ -84,22 +83,9 @@ def run_synthesis(run_id: int) -> str:
         raise
 
 
-def _claim(run_id: int, token: str) -> SynthesisRun | None:
-    now = timezone.now()
-    claimed = SynthesisRun.objects.filter(pk=run_id, status__in=SynthesisRun.ACTIVE).update(
-        status=SynthesisRun.Status.RUNNING, runner_token=token, heartbeat_at=now, finished_at=None,
-    )
-    if not claimed:
-        return None
-    SynthesisRun.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=now)
-    return SynthesisRun.objects.select_related("topic").get(pk=run_id)
-
-
 def _finish(run: SynthesisRun, token: str, status: str, *, stop_reason: str = "", error: str = "") -> str:
-    _refresh_usage(run)
-    SynthesisRun.objects.filter(pk=run.pk, runner_token=token).update(
-        status=status, stop_reason=stop_reason, error=error, cancel_requested=False, finished_at=timezone.now(),
-    )
+    refresh_usage(run)
+    jobs.finish(SynthesisRun, run.pk, token, status, stop_reason=stop_reason, error=error)
     log.info("synthesis run %s: %s %s", run.pk, status, stop_reason or error)
     return status
 
@@ -119,41 +105,6 @@ def _plan_stage(run: SynthesisRun, stage: str) -> None:
         for i, p in enumerate(planned)
     ]
     SynthesisUnit.objects.bulk_create(units, ignore_conflicts=True, batch_size=1000)
-
-
-def task_kind(run: SynthesisRun, stage: str) -> str:
-    # LLMCall.task_kind: how the run finds its own calls (tokens, cost) among everyone's.
-    return f"synth:{run.pk}:{stage}"
-
-
-def _run_calls(run: SynthesisRun):
-    # created_at is indexed: the scan covers the calls made since the run started.
-    return LLMCall.objects.filter(created_at__gte=run.started_at, task_kind__startswith=f"synth:{run.pk}:")
-
-
-def _refresh_usage(run: SynthesisRun) -> Decimal:
-    """Copy the run's LLM tokens and cost from the gateway's records (LLMCall) onto the run."""
-    if run.strategy == entigraph.EXTRACTIVE or run.started_at is None:
-        return Decimal(0)
-    usage = _run_calls(run).aggregate(
-        prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"), cached=Sum("cached_tokens"), cost=Sum("cost_usd"),
-    )
-    cost = usage["cost"] or Decimal(0)
-    SynthesisRun.objects.filter(pk=run.pk).update(
-        prompt_tokens=usage["prompt"] or 0, completion_tokens=usage["completion"] or 0,
-        cached_tokens=usage["cached"] or 0, cost_usd=cost,
-    )
-    return cost
-
-
-def llm_requests(run: SynthesisRun) -> dict:
-    """Requests the gateway made for the run (retries and failures included) and cache hits."""
-    if run.strategy == entigraph.EXTRACTIVE or run.started_at is None:
-        return {"requests": 0, "cache_hits": 0, "failed": 0}
-    return _run_calls(run).aggregate(
-        requests=Count("id", filter=Q(cache_hit=False)), cache_hits=Count("id", filter=Q(cache_hit=True)),
-        failed=Count("id", filter=Q(ok=False)),
-    )
 
 
 # --- the engine: one stage at a time ------------------------------------------------------
@@ -279,10 +230,10 @@ class _Engine:
                     self._await(self._cancel(pump))
                     stop = "cancelled"
             if self.uses_llm and now - last_usage >= USAGE_SECONDS:
-                self.budget.cost, last_usage = _refresh_usage(self.run), now
+                self.budget.cost, last_usage = refresh_usage(self.run), now
         self._flush(_drain(outbox))
         if self.uses_llm:
-            self.budget.cost = _refresh_usage(self.run)
+            self.budget.cost = refresh_usage(self.run)
         return stop
 
     async def _cancel(self, pump: concurrent.futures.Future) -> None:
@@ -377,10 +328,9 @@ class _Engine:
     # --- writing ----------------------------------------------------------------------
 
     def _cancel_requested(self) -> bool:
-        owned = SynthesisRun.objects.filter(pk=self.run.pk, runner_token=self.token).update(heartbeat_at=timezone.now())
-        if not owned:
+        if not jobs.beat(SynthesisRun, self.run.pk, self.token):
             raise Superseded
-        return SynthesisRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
+        return jobs.cancel_requested(SynthesisRun, self.run.pk)
 
     def _flush(self, outcomes: list[_Outcome]) -> None:
         if not outcomes:
@@ -410,8 +360,7 @@ class _Engine:
         with transaction.atomic():
             # The row lock orders this write against a takeover: after a resume has claimed the
             # run, an old runner can no longer write anything.
-            if not SynthesisRun.objects.select_for_update().filter(pk=self.run.pk, runner_token=self.token).exists():
-                raise Superseded
+            jobs.assert_owner(SynthesisRun, self.run.pk, self.token, lock=True)
             SyntheticDocument.objects.bulk_create(texts)
             # One UPDATE per outcome (nearly always one or two a flush): bulk_update's CASE per
             # row cost more than all the LLM calls' bookkeeping together.

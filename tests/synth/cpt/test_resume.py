@@ -15,7 +15,7 @@ import torch
 from synth.cpt.data import Corpus
 from synth.cpt.train import train
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_a_killed_run_resumes_from_its_checkpoint_with_the_same_step_count(make_config, texts, to_cli, subprocess_env,

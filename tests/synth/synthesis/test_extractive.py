@@ -8,9 +8,10 @@ import pytest
 from django.core.management import call_command
 
 from papers.models import LLMCall
-from synth import entigraph, runs
-from synth.models import SynthesisRun
-from synth.runner import run_synthesis
+from synth import synthesis
+from synth.models import SynthesisRun, Topic
+from synth.synthesis import entigraph
+from synth.synthesis.runner import run_synthesis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,7 +22,7 @@ def offline(settings):
 
 
 def test_extractive_run_needs_no_server_and_is_labelled_a_baseline(offline, topic, tmp_path):
-    run = runs.start_run(topic=topic, strategy=entigraph.EXTRACTIVE, target_tokens=0, enqueue=False)
+    run = synthesis.start_run(topic=topic, strategy=entigraph.EXTRACTIVE, target_tokens=0)
     assert run.model == "extractive" and run.is_baseline
     assert run_synthesis(run.pk) == "done"
     run.refresh_from_db()
@@ -51,8 +52,8 @@ def test_extractive_run_needs_no_server_and_is_labelled_a_baseline(offline, topi
 
 
 def test_offline_mode_refuses_llm_strategies(offline, topic):
-    with pytest.raises(runs.RunError, match="offline"):
-        runs.start_run(topic=topic, strategy=entigraph.ENTIGRAPH, enqueue=False)
+    with pytest.raises(synthesis.RunError, match="offline"):
+        synthesis.start_run(topic=topic, strategy=entigraph.ENTIGRAPH)
     assert not SynthesisRun.objects.exists()
 
 
@@ -64,10 +65,8 @@ def test_synthesize_command_runs_the_extractive_baseline_here(offline, topic, ca
 
 
 def test_a_topic_with_an_empty_corpus_fails_with_a_reason(offline, corpus):
-    from synth.models import Topic
-
     empty = Topic.objects.create(name="Nothing yet")
-    run = runs.start_run(topic=empty, strategy=entigraph.EXTRACTIVE, enqueue=False)
+    run = synthesis.start_run(topic=empty, strategy=entigraph.EXTRACTIVE)
     assert run_synthesis(run.pk) == "failed"
     run.refresh_from_db()
     assert run.error == "The topic's corpus is empty." and not run.units.exists()
@@ -75,7 +74,7 @@ def test_a_topic_with_an_empty_corpus_fails_with_a_reason(offline, corpus):
 
 
 def test_synthesize_command_resumes_a_stopped_run(offline, topic, capsys):
-    run = runs.start_run(topic=topic, strategy=entigraph.EXTRACTIVE, target_tokens=1, enqueue=False)
+    run = synthesis.start_run(topic=topic, strategy=entigraph.EXTRACTIVE, target_tokens=1)
     assert run_synthesis(run.pk) == "budget"
     SynthesisRun.objects.filter(pk=run.pk).update(target_tokens=0)
     call_command("synthesize", resume=run.pk)

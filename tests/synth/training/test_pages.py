@@ -6,21 +6,16 @@ import pytest
 
 from synth import training
 from synth.models import TrainingRun
+from synth.training.runner import run_training
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def staff(client, editor):
-    client.force_login(editor)
-    return client
-
-
-@pytest.fixture
 def trained_run(finished_synthesis, cpt_settings, fast_hyperparameters):
-    run = training.start_training(synthesis_runs=[finished_synthesis], enqueue=False, step_limit=12,
+    run = training.start_training(synthesis_runs=[finished_synthesis], step_limit=12,
                                   **fast_hyperparameters)
-    training.run_training(run.pk)
+    run_training(run.pk)
     run.refresh_from_db()
     return run
 
@@ -40,7 +35,7 @@ def test_the_page_shows_the_curve_metrics_and_artifacts(staff, trained_run):
 
 
 def test_htmx_polls_the_progress_block_of_an_active_run(staff, finished_synthesis, cpt_settings):
-    run = training.start_training(synthesis_runs=[finished_synthesis], enqueue=False)
+    run = training.start_training(synthesis_runs=[finished_synthesis])
     TrainingRun.objects.filter(pk=run.pk).update(status="running", step=3, max_steps=10, loss_history=[5.0, 4.0, 3.5])
     response = staff.get(f"/lab/training/{run.pk}/", HTTP_HX_REQUEST="true")
     html = response.content.decode()
@@ -50,10 +45,10 @@ def test_htmx_polls_the_progress_block_of_an_active_run(staff, finished_synthesi
 
 
 def test_cancel_from_the_page_stops_a_queued_run_at_once(staff, finished_synthesis, cpt_settings):
-    run = training.start_training(synthesis_runs=[finished_synthesis], enqueue=False)
+    run = training.start_training(synthesis_runs=[finished_synthesis])
     response = staff.post(f"/lab/training/{run.pk}/cancel/", HTTP_HX_REQUEST="true")
     assert '<span class="run-status" id="training-status">cancelled</span>' in response.content.decode()
-    assert training.run_training(run.pk) == "cancelled"  # the queued task, when it comes, does nothing
+    assert run_training(run.pk) == "cancelled"  # the queued task, when it comes, does nothing
 
 
 def test_the_page_is_for_staff_only(client, trained_run):

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from synth import entigraph, runs
+from synth import synthesis
 from synth.models import SynthesisRun
-from synth.runner import run_synthesis
+from synth.synthesis import entigraph
+from synth.synthesis.runner import run_synthesis
+from synth.synthesis.tasks import enqueue_synthesis
 from synth.tasks import resume_stalled_runs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,7 +30,8 @@ def test_killed_worker_then_resume_gives_the_units_of_an_uninterrupted_run(
 ):
     server = synth_llm_env
     server.latency = 0.3  # with 4 calls in flight, 2 + 12 + 8 units take a few seconds
-    run = runs.start_run(topic=topic, strategy=entigraph.ENTIGRAPH, target_tokens=0, triples_per_document=4, seed=11)
+    run = synthesis.start_run(topic=topic, strategy=entigraph.ENTIGRAPH, target_tokens=0, triples_per_document=4, seed=11)
+    enqueue_synthesis(run.pk)
     wait_until(lambda: run.units.filter(status="done").count() >= 6, what="six units done by the worker")
     celery_worker_process.kill()
 
@@ -39,12 +42,12 @@ def test_killed_worker_then_resume_gives_the_units_of_an_uninterrupted_run(
 
     # A supervisor starts the worker again. Beat's every-minute job finds the run silent for
     # SYNTH_STALL_SECONDS and queues it; the new worker takes it from there.
-    assert runs.resume_stalled_runs() == []  # its last heartbeat is still recent (SYNTH_STALL_SECONDS 60)
+    assert synthesis.resume_stalled_runs() == []  # its last heartbeat is still recent (SYNTH_STALL_SECONDS 60)
     celery_worker_process.restart()
     settings.SYNTH_STALL_SECONDS = 1
-    wait_until(lambda: runs.is_stalled(SynthesisRun.objects.get(pk=run.pk)), what="the heartbeat to go stale")
-    assert runs.resume_stalled_runs() == [run.pk]
-    assert runs.resume_stalled_runs() == []  # queued once: a second look does not queue it again
+    wait_until(lambda: synthesis.is_stalled(SynthesisRun.objects.get(pk=run.pk)), what="the heartbeat to go stale")
+    assert resume_stalled_runs() == {"synthesis": [run.pk], "training": []}  # beat's job: requeue and enqueue
+    assert synthesis.resume_stalled_runs() == []  # queued once: a second look does not queue it again
     wait_until(lambda: SynthesisRun.objects.get(pk=run.pk).status == "done", what="the restarted worker to finish the run")
     run.refresh_from_db()
 
@@ -60,8 +63,8 @@ def test_killed_worker_then_resume_gives_the_units_of_an_uninterrupted_run(
     # An uninterrupted run of the same topic and seed has exactly the same units and texts.
     settings.SYNTH_CONCURRENCY = 4
     server.latency = 0.0
-    reference = runs.start_run(topic=topic, strategy=entigraph.ENTIGRAPH, target_tokens=0, triples_per_document=4,
-                               seed=11, enqueue=False)
+    reference = synthesis.start_run(topic=topic, strategy=entigraph.ENTIGRAPH, target_tokens=0, triples_per_document=4,
+                                    seed=11)
     assert run_synthesis(reference.pk) == "done"
     assert set(run.units.values_list("key", flat=True)) == set(reference.units.values_list("key", flat=True))
     assert set(run.synthetic.values_list("content_hash", flat=True)) == set(
@@ -84,13 +87,13 @@ def test_runs_still_beating_or_only_queued_are_left_alone(topic, settings):
 
     settings.SYNTH_STALL_SECONDS = 60
     old = timezone.now() - dt.timedelta(minutes=5)
-    beating = runs.start_run(topic=topic, strategy="extractive", enqueue=False)
-    waiting = runs.start_run(topic=topic, strategy="extractive", enqueue=False)
-    dead = runs.start_run(topic=topic, strategy="extractive", enqueue=False)
+    beating = synthesis.start_run(topic=topic, strategy="extractive")
+    waiting = synthesis.start_run(topic=topic, strategy="extractive")
+    dead = synthesis.start_run(topic=topic, strategy="extractive")
     SynthesisRun.objects.filter(pk=beating.pk).update(status="running", heartbeat_at=timezone.now())
     SynthesisRun.objects.filter(pk=waiting.pk).update(status="queued", heartbeat_at=None, created_at=old)
     SynthesisRun.objects.filter(pk=dead.pk).update(status="running", heartbeat_at=old, runner_token="gone")
-    assert runs.resume_stalled_runs() == [dead.pk]
+    assert synthesis.resume_stalled_runs() == [dead.pk]
     dead.refresh_from_db()
     assert (dead.status, dead.runner_token) == ("queued", "")
     assert SynthesisRun.objects.get(pk=beating.pk).status == "running"
