@@ -22,9 +22,10 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from digest import subscriptions
-from digest.issues import LocalizedIssue, entries_for_tags, issue_content, localize
-from digest.models import Issue, Subscriber
+from digest.models import Subscriber
+from papers.issues import LocalizedIssue, entries_for_tags, issue_content, localize
 from papers.languages import Lang, ui_lang
+from papers.models import Issue
 
 # Links differ per subscriber; everything else is rendered once per (language, entries)
 # and these stand-ins are replaced afterwards (see IssueMail). They survive HTML escaping.

@@ -190,7 +190,7 @@ def week_papers(tags):
 @pytest.fixture
 def published_issue(week_papers):
     from digest.issues import build_issue, publish_issue
-    from digest.models import IssueEditorial
+    from papers.models import IssueEditorial
 
     issue = build_issue(week=WEEK)
     IssueEditorial.objects.create(issue=issue, lang="ko", body="이번 주는 합성 데이터의 한 주였다.")

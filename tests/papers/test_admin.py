@@ -10,8 +10,7 @@ from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
 
-from digest.models import Issue
-from papers.models import Commentary, Embedding, EnrichmentStep, LLMCall, Paper, PaperVersion
+from papers.models import Commentary, Embedding, EnrichmentStep, Issue, LLMCall, Paper, PaperVersion
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +50,7 @@ def test_every_model_has_an_admin():
     assert missing == []
 
 
-@pytest.mark.parametrize("url", ["/admin/", "/admin/papers/paper/", "/admin/digest/issue/"])
+@pytest.mark.parametrize("url", ["/admin/", "/admin/papers/paper/", "/admin/papers/issue/"])
 def test_anonymous_is_sent_to_the_login_page(client, url):
     response = client.get(url)
     assert response.status_code == 302
@@ -68,7 +67,7 @@ def test_every_changelist_loads_for_an_editor(editor_client, corpus):
             with_rows.append(model._meta.label)
     # The seed corpus plus the fixture's rows fill every knowledge-base and issue model.
     assert {f"papers.{m.__name__}" for m in _models() if m._meta.app_label == "papers"} <= set(with_rows)
-    assert {"digest.Issue", "digest.IssueEditorial", "digest.IssueEntry"} <= set(with_rows)
+    assert {"papers.Issue", "papers.IssueEditorial", "papers.IssueEntry"} <= set(with_rows)
 
 
 def test_changelist_search_finds_a_paper_by_its_korean_text(editor_client, corpus):
@@ -82,7 +81,7 @@ def test_change_pages_show_their_inlines(editor_client, corpus):
     assert "OLMo: 언어 모델 과학의 가속화" in html  # a text inline
     assert "https://arxiv.org/abs/2402.00838" in html  # a link inline
     issue = Issue.objects.get(week_start=dt.date(2024, 1, 29))
-    html = editor_client.get(reverse("admin:digest_issue_change", args=[issue.pk])).content.decode()
+    html = editor_client.get(reverse("admin:papers_issue_change", args=[issue.pk])).content.decode()
     assert "DAIR.AI" in html and "entries-TOTAL_FORMS" in html
     commentary = Commentary.objects.get(author="53AI")
     assert editor_client.get(reverse("admin:papers_commentary_change", args=[commentary.pk])).status_code == 200
