@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from digest import subscriptions
+from digest import signed_links
 from digest.models import Subscriber
 from papers.issues import LocalizedIssue, entries_for_tags, issue_content, localize
 from papers.languages import Lang, ui_lang
@@ -166,8 +166,8 @@ class IssueMail:
         parts = self.parts(lang=subscriber.lang, tags=tags)
         if parts is None:
             return None
-        unsubscribe = subscriptions.unsubscribe_url(subscriber)
-        preferences = subscriptions.preferences_url(subscriber)
+        unsubscribe = signed_links.unsubscribe_url(subscriber)
+        preferences = signed_links.preferences_url(subscriber)
         headers = {
             # RFC 2369 + RFC 8058: mail clients show an "Unsubscribe" button and POST
             # "List-Unsubscribe=One-Click" to this URL (digest.views.subscriptions.unsubscribe).
@@ -229,8 +229,8 @@ def send_confirmation(subscriber: Subscriber, *, already_confirmed: bool = False
     context = {
         "subscriber": subscriber,
         "already_confirmed": already_confirmed,
-        "confirm_url": subscriptions.confirm_url(subscriber),
-        "preferences_url": subscriptions.preferences_url(subscriber),
+        "confirm_url": signed_links.confirm_url(subscriber),
+        "preferences_url": signed_links.preferences_url(subscriber),
         "site_url": settings.SITE_URL,
         "valid_days": settings.DIGEST_CONFIRM_MAX_AGE // 86400,
     }
