@@ -9,8 +9,9 @@ from django.core.management.base import CommandError
 from digest.issues import build_issue, publish_issue, week_bounds
 from papers.issues import issue_content
 from papers.models import Issue
+from tests.factories import make_paper
 
-from .conftest import WEEK, make_paper
+from .conftest import WEEK
 
 pytestmark = pytest.mark.django_db
 
