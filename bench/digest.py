@@ -66,8 +66,7 @@ def make_issue(papers: int):
     import datetime as dt
 
     from digest.issues import build_issue, publish_issue
-    from digest.models import IssueEditorial
-    from papers.models import Paper, PaperText, Tag
+    from papers.models import IssueEditorial, Paper, PaperText, Tag
 
     rng = random.Random(0)
     tags = [Tag.objects.create(slug=s, name=s) for s in TAGS]

@@ -14,10 +14,9 @@ from django.utils import translation
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.translation import gettext
 
-from digest.issues import LocalizedIssue, issue_content, localize
-from digest.models import Issue
+from papers.issues import LocalizedIssue, issue_content, localize
 from papers.languages import Lang, normalize_lang, ui_lang
-from papers.models import Tag
+from papers.models import Issue, Tag
 
 ITEMS = 20  # newest issues per feed
 
@@ -55,7 +54,7 @@ class IssuesRss(Feed):
         return gettext("paper-digest: weekly ML papers (%(lang)s)") % {"lang": lang}
 
     def link(self, scope: _Scope) -> str:
-        return settings.SITE_URL + reverse("digest:archive")
+        return settings.SITE_URL + reverse("papers:archive")
 
     def description(self, scope: _Scope) -> str:
         return gettext("The week's machine learning papers, summarised.")

@@ -21,10 +21,11 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from digest import subscriptions
-from digest.issues import LocalizedIssue, entries_for_tags, issue_content, localize
-from digest.models import Issue, Subscriber
+from digest import signed_links
+from digest.models import Subscriber
+from papers.issues import LocalizedIssue, entries_for_tags, issue_content, localize
 from papers.languages import Lang, ui_lang
+from papers.models import Issue
 
 # Links differ per subscriber; everything else is rendered once per (language, entries)
 # and these stand-ins are replaced afterwards (see IssueMail). They survive HTML escaping.
@@ -165,8 +166,8 @@ class IssueMail:
         parts = self.parts(lang=subscriber.lang, tags=tags)
         if parts is None:
             return None
-        unsubscribe = subscriptions.unsubscribe_url(subscriber)
-        preferences = subscriptions.preferences_url(subscriber)
+        unsubscribe = signed_links.unsubscribe_url(subscriber)
+        preferences = signed_links.preferences_url(subscriber)
         headers = {
             # RFC 2369 + RFC 8058: mail clients show an "Unsubscribe" button and POST
             # "List-Unsubscribe=One-Click" to this URL (digest.views.subscriptions.unsubscribe).
@@ -228,8 +229,8 @@ def send_confirmation(subscriber: Subscriber, *, already_confirmed: bool = False
     context = {
         "subscriber": subscriber,
         "already_confirmed": already_confirmed,
-        "confirm_url": subscriptions.confirm_url(subscriber),
-        "preferences_url": subscriptions.preferences_url(subscriber),
+        "confirm_url": signed_links.confirm_url(subscriber),
+        "preferences_url": signed_links.preferences_url(subscriber),
         "site_url": settings.SITE_URL,
         "valid_days": settings.DIGEST_CONFIRM_MAX_AGE // 86400,
     }

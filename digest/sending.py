@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from digest import mail
 from digest.issues import freeze_if_published
-from digest.models import Delivery, Issue, Subscriber
+from digest.models import Delivery, Subscriber
+from papers.models import Issue
 
 log = logging.getLogger(__name__)
 

@@ -1,89 +1,24 @@
-"""Subscribing without an account: double opt-in, preferences and unsubscribe through
-signed links (django.core.signing), one salt per purpose so a link does only its own job."""
+"""Subscribing without an account: double opt-in, preferences and unsubscribe, reached
+through the signed links of digest.signed_links."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.core import signing
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
+from digest import mail
 from digest.models import Subscriber
 from papers.models import Tag
 
-CONFIRM_SALT = "digest.subscriptions.confirm"
-PREFERENCES_SALT = "digest.subscriptions.preferences"
-UNSUBSCRIBE_SALT = "digest.subscriptions.unsubscribe"
 CONFIRMATION_INTERVAL = dt.timedelta(minutes=10)
-
-
-class BadLink(Exception):
-    """A signed link that is forged, damaged, expired, or for an address no longer here."""
-
-    def __init__(self, message: str, *, expired: bool = False):
-        super().__init__(message)
-        self.expired = expired
 
 
 def normalize_email(email: str) -> str:
     # One row per mailbox however it is typed; providers treat the local part case-insensitively.
     return email.strip().lower()
-
-
-# --- Tokens ---------------------------------------------------------------------------
-
-
-def make_token(subscriber: Subscriber, *, salt: str) -> str:
-    # The address is signed too: a row deleted and re-created under another address never
-    # accepts the old row's links.
-    return signing.dumps({"id": subscriber.pk, "email": subscriber.email}, salt=salt, compress=True)
-
-
-def read_token(token: str, *, salt: str, max_age: int) -> Subscriber:
-    try:
-        data = signing.loads(token, salt=salt, max_age=max_age)
-    except signing.SignatureExpired as e:
-        raise BadLink("expired", expired=True) from e
-    except signing.BadSignature as e:
-        raise BadLink("bad signature") from e
-    subscriber = Subscriber.objects.filter(pk=data.get("id"), email=data.get("email")).first()
-    if subscriber is None:
-        raise BadLink("no such subscriber")
-    return subscriber
-
-
-def confirm_url(subscriber: Subscriber) -> str:
-    token = make_token(subscriber, salt=CONFIRM_SALT)
-    return settings.SITE_URL + reverse("digest:confirm", kwargs={"token": token})
-
-
-def preferences_url(subscriber: Subscriber) -> str:
-    token = make_token(subscriber, salt=PREFERENCES_SALT)
-    return settings.SITE_URL + reverse("digest:preferences", kwargs={"token": token})
-
-
-def unsubscribe_url(subscriber: Subscriber) -> str:
-    token = make_token(subscriber, salt=UNSUBSCRIBE_SALT)
-    return settings.SITE_URL + reverse("digest:unsubscribe", kwargs={"token": token})
-
-
-def subscriber_for_confirm(token: str) -> Subscriber:
-    return read_token(token, salt=CONFIRM_SALT, max_age=settings.DIGEST_CONFIRM_MAX_AGE)
-
-
-def subscriber_for_preferences(token: str) -> Subscriber:
-    return read_token(token, salt=PREFERENCES_SALT, max_age=settings.DIGEST_LINK_MAX_AGE)
-
-
-def subscriber_for_unsubscribe(token: str) -> Subscriber:
-    return read_token(token, salt=UNSUBSCRIBE_SALT, max_age=settings.DIGEST_LINK_MAX_AGE)
-
-
-# --- Operations -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -101,8 +36,6 @@ def subscribe(*, email: str, lang: str, tags: list[Tag] | None = None) -> Subscr
     preferences link instead. The caller shows the same page either way, so the form tells
     no one who is subscribed, and one address gets at most one such mail per
     CONFIRMATION_INTERVAL, so the form cannot flood anyone's inbox."""
-    from digest import mail  # mail imports this module for the links it writes
-
     now = timezone.now()
     with transaction.atomic():
         subscriber, _ = Subscriber.objects.select_for_update().get_or_create(

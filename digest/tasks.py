@@ -8,7 +8,7 @@ import logging
 from celery import shared_task
 
 from digest import issues, sending
-from digest.models import Issue
+from papers.models import Issue
 
 log = logging.getLogger(__name__)
 

@@ -1,19 +1,10 @@
 from django.urls import path
 
-from digest.views import issues
+from digest import feeds
+from digest.views import subscriptions
 
 app_name = "digest"
 urlpatterns = [
-    path("", issues.home, name="home"),
-    path("issues/", issues.archive, name="archive"),
-    path("issues/<str:week>/", issues.issue_detail, name="issue"),
-]
-
-# --- Email digest: subscriptions and feeds -------------------------------------------------
-from digest import feeds  # noqa: E402
-from digest.views import subscriptions  # noqa: E402
-
-urlpatterns += [
     path("subscribe/", subscriptions.subscribe, name="subscribe"),
     path("subscribe/confirm/<str:token>/", subscriptions.confirm, name="confirm"),
     path("subscribe/preferences/<str:token>/", subscriptions.preferences, name="preferences"),

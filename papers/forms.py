@@ -8,7 +8,7 @@ from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
 from papers.languages import Lang, normalize_lang
-from papers.models import Tag
+from papers.models import Issue, Tag
 from papers.search import normalize_query
 
 MAX_RESULTS = 50
@@ -64,8 +64,6 @@ class SearchForm(forms.Form):
         return code
 
     def clean_issue(self):
-        from digest.models import Issue  # the weekly issues belong to the digest app
-
         day = self.cleaned_data["issue"]
         if day is None:
             return None
@@ -89,8 +87,6 @@ class SearchForm(forms.Form):
         return list(Lang.choices)
 
     def issue_choices(self) -> list[tuple[str, str]]:
-        from digest.models import Issue
-
         weeks = Issue.objects.order_by("-week_start").values_list("week_start", "week_end")
         return [(start.isoformat(), f"{start:%Y-%m-%d} – {end:%Y-%m-%d}") for start, end in weeks]
 

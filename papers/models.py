@@ -1,10 +1,11 @@
 """The knowledge base: papers, their authors, tags, texts in several languages, commentary,
-links, and the documents they were imported from."""
+links, the documents they were imported from, and the weekly issues that collect them."""
 
 from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from pgvector.django import HnswIndex, VectorField
 
@@ -297,3 +298,67 @@ class Embedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.paper} [{self.lang} {self.kind}] {self.model}"
+
+
+# --- Weekly issues: a dated, curated collection of papers with editorials ---------------
+# The seed documents are weekly issues, and papers are browsed, searched and dated by the
+# issue they appear in, so issues live here; digest/ builds, publishes and mails them.
+
+
+class Issue(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        PUBLISHED = "published", _("published")
+
+    week_start = models.DateField(_("week starts"), unique=True)  # a Monday
+    week_end = models.DateField(_("week ends"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True)
+    source = models.ForeignKey(SourceDocument, null=True, blank=True, on_delete=models.SET_NULL, related_name="issues")
+    source_urls = models.JSONField(_("original URLs"), default=list, blank=True)
+    papers = models.ManyToManyField(Paper, through="IssueEntry", related_name="issues")
+    # What readers and subscribers get, fixed at publication (digest.issues.publish_issue) so
+    # later enrichment runs never change a published issue; null for drafts.
+    frozen_content = models.JSONField(_("content as published"), null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-week_start"]
+        verbose_name = _("issue")
+        verbose_name_plural = _("issues")
+        # Home and archive list published issues newest first.
+        indexes = [models.Index(fields=["status", "-week_start"], name="issue_status_week_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.week_start:%Y-%m-%d} – {self.week_end:%Y-%m-%d}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("papers:issue", kwargs={"week": self.week_start.isoformat()})
+
+
+class IssueEditorial(models.Model):
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="editorials")
+    lang = models.CharField(_("language"), max_length=8, choices=Lang.choices)
+    body = models.TextField(_("editorial"))
+    origin = models.CharField(_("origin"), max_length=16, choices=Origin.choices, default=Origin.SOURCE)
+
+    class Meta:
+        ordering = ["issue", "lang"]
+        constraints = [models.UniqueConstraint(fields=["issue", "lang"], name="issueeditorial_one_per_lang")]
+
+    def __str__(self) -> str:
+        return f"{self.issue} [{self.lang}]"
+
+
+class IssueEntry(models.Model):
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="entries")
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="issue_entries")
+    position = models.PositiveSmallIntegerField(_("position"))
+
+    class Meta:
+        ordering = ["issue", "position"]
+        verbose_name = _("entry")
+        verbose_name_plural = _("entries")
+        constraints = [models.UniqueConstraint(fields=["issue", "paper"], name="issueentry_paper_once")]
+
+    def __str__(self) -> str:
+        return f"{self.issue} #{self.position}: {self.paper}"

@@ -43,7 +43,7 @@ from pgvector.django import CosineDistance
 
 from papers import embeddings
 from papers.embeddings import EmbeddingError
-from papers.models import Commentary, Embedding, Paper, PaperText, Tag
+from papers.models import Commentary, Embedding, IssueEntry, Paper, PaperText, Tag
 
 log = logging.getLogger(__name__)
 
@@ -229,8 +229,6 @@ def allow_search(*, client: str) -> bool:
 def paper_date():
     """A paper's date for display and the date filter: published on arXiv, else the week of
     the first issue it appeared in, else the date of its earliest commentary."""
-    from digest.models import IssueEntry  # the weekly issues belong to the digest app
-
     first_issue = IssueEntry.objects.filter(paper=OuterRef("pk")).order_by("issue__week_start").values("issue__week_start")[:1]
     first_note = Commentary.objects.filter(papers=OuterRef("pk"), date__isnull=False).order_by("date").values("date")[:1]
     return Coalesce("published", Subquery(first_issue), Subquery(first_note))

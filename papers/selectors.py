@@ -11,8 +11,7 @@ import datetime as dt
 
 from django.db.models import Count, F, Prefetch, QuerySet
 
-from digest.models import Issue, IssueEditorial, IssueEntry
-from papers.models import Commentary, Paper, PaperAuthor, PaperText, Tag
+from papers.models import Commentary, Issue, IssueEditorial, IssueEntry, Paper, PaperAuthor, PaperText, Tag
 
 # A card shows a title and a short summary; abstracts stay in the database.
 CARD_TEXT_KINDS = [PaperText.Kind.TITLE, PaperText.Kind.SUMMARY]

@@ -1,9 +1,12 @@
 from django.urls import path
 
-from papers.views import browse, search
+from papers.views import browse, issues, search
 
 app_name = "papers"
 urlpatterns = [
+    path("", issues.home, name="home"),
+    path("issues/", issues.archive, name="archive"),
+    path("issues/<str:week>/", issues.issue_detail, name="issue"),
     path("papers/<int:pk>/", browse.paper_detail, name="detail"),
     path("tags/", browse.tag_list, name="tags"),
     path("tags/<str:slug>/", browse.tag_detail, name="tag"),

@@ -1,4 +1,4 @@
-"""Subscribe, confirm, preferences and unsubscribe pages. No account: signed links."""
+"""Subscribe, confirm, preferences and unsubscribe pages. No account: signed signed_links."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from django.utils.translation import get_language, gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from digest import subscriptions
+from digest import signed_links, subscriptions
 from digest.forms import PreferencesForm, SubscribeForm
 from digest.mail import MailError
 from digest.models import Subscriber
 from papers.languages import normalize_lang
 
 
-def _bad_link(request: HttpRequest, error: subscriptions.BadLink) -> HttpResponse:
+def _bad_link(request: HttpRequest, error: signed_links.BadLink) -> HttpResponse:
     return render(request, "digest/bad_link.html", {"expired": error.expired}, status=400)
 
 
@@ -42,8 +42,8 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     # A GET only shows a button: link scanners in mail systems open links, and a scanner
     # must not be able to complete a double opt-in on the owner's behalf.
     try:
-        subscriber = subscriptions.subscriber_for_confirm(token)
-    except subscriptions.BadLink as e:
+        subscriber = signed_links.subscriber_for_confirm(token)
+    except signed_links.BadLink as e:
         return _bad_link(request, e)
     if request.method == "POST":
         subscriptions.confirm(subscriber)
@@ -54,8 +54,8 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        subscriber = subscriptions.subscriber_for_preferences(token)
-    except subscriptions.BadLink as e:
+        subscriber = signed_links.subscriber_for_preferences(token)
+    except signed_links.BadLink as e:
         return _bad_link(request, e)
     saved = False
     if request.method == "POST":
@@ -77,8 +77,8 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        subscriber = subscriptions.subscriber_for_unsubscribe(token)
-    except subscriptions.BadLink as e:
+        subscriber = signed_links.subscriber_for_unsubscribe(token)
+    except signed_links.BadLink as e:
         return _bad_link(request, e)
     if request.method == "POST":
         subscriptions.unsubscribe(subscriber)
@@ -90,6 +90,6 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 
 def _links(subscriber: Subscriber) -> dict:
     return {
-        "preferences_url": subscriptions.preferences_url(subscriber),
-        "unsubscribe_url": subscriptions.unsubscribe_url(subscriber),
+        "preferences_url": signed_links.preferences_url(subscriber),
+        "unsubscribe_url": signed_links.unsubscribe_url(subscriber),
     }

@@ -7,14 +7,18 @@ Texts written by an editor are never overwritten by an import.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.text import slugify
 
-from papers.ingest.records import CommentaryRecord, ParsedDocument, PaperRecord
-from papers.models import Author, Commentary, Link, Origin, Paper, PaperAuthor, PaperText, SourceDocument, Tag
+from papers.ingest.records import CommentaryRecord, IssueRecord, PaperRecord, ParsedDocument
+from papers.models import (
+    Author, Commentary, Issue, IssueEditorial, IssueEntry, Link, Origin, Paper, PaperAuthor, PaperText, SourceDocument, Tag,
+)
 
 
 @dataclass
@@ -52,12 +56,37 @@ def store_document(*, name: str, content: str, content_hash: str, doc: ParsedDoc
     Commentary.objects.filter(source=source).exclude(key__in=keep_keys).delete()
 
     if doc.issue is not None:
-        from digest.ingest import upsert_issue  # the weekly issue belongs to the digest app
-
         upsert_issue(doc.issue, papers=papers, source=source)
     if result.created or result.updated:
         result.unchanged = False
     return result
+
+
+def upsert_issue(record: IssueRecord, *, papers: list, source) -> Issue:
+    """Create or update the issue of record.week_start: entries in the document's order, and
+    its editorials (an editor's editorial is kept). An imported weekly issue was already published."""
+    published_at = timezone.make_aware(dt.datetime.combine(record.week_end, dt.time(12)))
+    issue, created = Issue.objects.get_or_create(
+        week_start=record.week_start,
+        defaults={"week_end": record.week_end, "status": Issue.Status.PUBLISHED, "published_at": published_at,
+                  "source": source, "source_urls": record.source_urls},
+    )
+    if not created:
+        issue.week_end, issue.source, issue.source_urls = record.week_end, source, record.source_urls
+        issue.save(update_fields=["week_end", "source", "source_urls"])
+    for lang, body in record.editorials.items():
+        editorial = IssueEditorial.objects.filter(issue=issue, lang=lang).first()
+        if editorial is None:
+            IssueEditorial.objects.create(issue=issue, lang=lang, body=body, origin=Origin.SOURCE)
+        elif editorial.origin != Origin.EDITOR and editorial.body != body:
+            editorial.body = body
+            editorial.save(update_fields=["body"])
+    wanted = [p.pk for p in papers]
+    current = list(issue.entries.order_by("position").values_list("paper_id", flat=True))
+    if current != wanted:
+        issue.entries.all().delete()
+        IssueEntry.objects.bulk_create(IssueEntry(issue=issue, paper_id=pk, position=i) for i, pk in enumerate(wanted))
+    return issue
 
 
 def find_paper(record: PaperRecord) -> Paper | None:

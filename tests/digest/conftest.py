@@ -10,11 +10,13 @@ import email.policy
 import re
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 
 import pytest
 from aiosmtpd.controller import Controller
+
+from tests.factories import make_paper
+from tests.polling import wait_until
 
 
 @dataclass
@@ -93,11 +95,7 @@ class SmtpSink:
             return out
 
     def wait_for(self, predicate, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"condition not met; received {self.counts()}")
-            time.sleep(0.02)
+        wait_until(predicate, timeout=timeout, interval=0.02, describe=lambda: f"condition not met; received {self.counts()}")
 
     def heal(self) -> None:
         self.drop_after = self.hold_after = None
@@ -151,17 +149,6 @@ def tags(db):
     return {slug: Tag.objects.create(slug=slug, name=slug) for slug in ("synthetic-data", "benchmark", "multimodal")}
 
 
-def make_paper(*, title: str, published: dt.date, tags: list, texts: dict[str, dict[str, str]], arxiv_id: str = ""):
-    from papers.models import Paper, PaperText
-
-    paper = Paper.objects.create(title=title, published=published, arxiv_id=arxiv_id)
-    paper.tags.set(tags)
-    for lang, kinds in texts.items():
-        for kind, body in kinds.items():
-            PaperText.objects.create(paper=paper, lang=lang, kind=kind, body=body)
-    return paper
-
-
 @pytest.fixture
 def week_papers(tags):
     """Three papers of the week of 2024-01-29: two with Korean texts, one English only."""
@@ -190,7 +177,7 @@ def week_papers(tags):
 @pytest.fixture
 def published_issue(week_papers):
     from digest.issues import build_issue, publish_issue
-    from digest.models import IssueEditorial
+    from papers.models import IssueEditorial
 
     issue = build_issue(week=WEEK)
     IssueEditorial.objects.create(issue=issue, lang="ko", body="이번 주는 합성 데이터의 한 주였다.")

@@ -6,13 +6,14 @@ from django.urls import reverse
 
 from digest import sending, tasks
 from digest.issues import build_issue
-from digest.models import Delivery, Issue
+from digest.models import Delivery
+from papers.models import Issue
 
 from .conftest import WEEK
 
 pytestmark = pytest.mark.django_db
 
-CHANGELIST = reverse("admin:digest_issue_changelist")
+CHANGELIST = reverse("admin:papers_issue_changelist")
 
 
 @pytest.fixture
@@ -91,5 +92,5 @@ def test_publish_only_sends_nothing_until_the_weekly_beat(editor_client, week_pa
     assert Issue.objects.get(pk=draft.pk).status == "published"
     assert callbacks == [] and smtp_server.received == []
     assert sending.issues_never_sent() == [draft.pk]  # what the Monday beat task sends
-    page = editor_client.get(reverse("admin:digest_issue_change", args=[draft.pk]))
+    page = editor_client.get(reverse("admin:papers_issue_change", args=[draft.pk]))
     assert page.status_code == 200

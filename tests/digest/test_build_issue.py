@@ -6,10 +6,12 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from digest.issues import build_issue, issue_content, publish_issue, week_bounds
-from digest.models import Issue
+from digest.issues import build_issue, publish_issue, week_bounds
+from papers.issues import issue_content
+from papers.models import Issue
+from tests.factories import make_paper
 
-from .conftest import WEEK, make_paper
+from .conftest import WEEK
 
 pytestmark = pytest.mark.django_db
 

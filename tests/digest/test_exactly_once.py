@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from digest import sending, tasks
+from digest import sending, subscriptions, tasks
 from digest.models import Delivery, Subscriber
 
 from .conftest import make_subscriber
@@ -161,8 +161,6 @@ def test_requeue_stale_takes_only_old_claims(published_issue, ko_subscriber, zh_
 
 @pytest.mark.django_db
 def test_unsubscribed_after_enqueue_is_skipped(smtp_server, published_issue, ko_subscriber, en_subscriber):
-    from digest import subscriptions
-
     sending.enqueue_issue(published_issue)
     subscriptions.unsubscribe(ko_subscriber)
     report = sending.send_due(published_issue)

@@ -7,8 +7,9 @@ import pytest
 from django.urls import reverse
 
 from digest.issues import build_issue
+from tests.factories import make_paper
 
-from .conftest import WEEK, make_paper
+from .conftest import WEEK
 
 pytestmark = pytest.mark.django_db
 

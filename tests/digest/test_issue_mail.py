@@ -119,7 +119,7 @@ def test_published_issue_mail_ignores_later_enrichment(smtp_server, published_is
 
 
 def test_user_text_is_escaped_in_html(smtp_server, published_issue, en_subscriber):
-    from digest.models import IssueEditorial, Issue
+    from papers.models import Issue, IssueEditorial
 
     IssueEditorial.objects.filter(issue=published_issue, lang="en").update(body="<script>alert(1)</script>")
     Issue.objects.filter(pk=published_issue.pk).update(frozen_content=None)  # frozen again from the live data

@@ -6,9 +6,12 @@ from urllib.parse import urlsplit
 import pytest
 from django.core.management import call_command
 from django.db.models import F
+from django.test import Client
 from django.urls import reverse
 
+from digest import signed_links
 from digest.models import Delivery, Subscriber
+from digest.subscriptions import CONFIRMATION_INTERVAL
 
 from .conftest import links_in
 
@@ -62,12 +65,8 @@ def test_subscribe_confirm_receive_unsubscribe(client, smtp_server, published_is
 
 
 def test_one_click_unsubscribe_needs_no_csrf_token(smtp_server, published_issue, ko_subscriber):
-    from django.test import Client
-
-    from digest import subscriptions
-
     strict = Client(enforce_csrf_checks=True)
-    url = subscriptions.unsubscribe_url(ko_subscriber)
+    url = signed_links.unsubscribe_url(ko_subscriber)
     response = strict.post(_path(url), "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")
     assert response.status_code == 200
     ko_subscriber.refresh_from_db()
@@ -75,17 +74,13 @@ def test_one_click_unsubscribe_needs_no_csrf_token(smtp_server, published_issue,
 
 
 def test_unsubscribed_address_gets_no_later_issue(client, smtp_server, published_issue, ko_subscriber, en_subscriber):
-    from digest import subscriptions
-
-    client.post(_path(subscriptions.unsubscribe_url(ko_subscriber)))
+    client.post(_path(signed_links.unsubscribe_url(ko_subscriber)))
     call_command("send_issue", "2024-01-29")
     assert smtp_server.counts() == {"alice@example.org": 1}
 
 
 def test_preferences_change_language_and_tags(client, smtp_server, published_issue, ko_subscriber, tags):
-    from digest import subscriptions
-
-    url = _path(subscriptions.preferences_url(ko_subscriber))
+    url = _path(signed_links.preferences_url(ko_subscriber))
     page = client.get(url)
     assert page.status_code == 200 and re.search(r'value="ko"[^>]*checked', page.content.decode())
     response = client.post(url, {"lang": "en", "tags": ["synthetic-data"]})
@@ -127,8 +122,6 @@ def test_repeated_subscribe_requests_send_one_confirmation(client, smtp_server, 
 
 
 def test_a_confirmation_can_be_asked_for_again_after_a_while(client, smtp_server, db):
-    from digest.subscriptions import CONFIRMATION_INTERVAL
-
     client.post(reverse("digest:subscribe"), {"email": "bob@example.org", "lang": "en"})
     Subscriber.objects.update(confirmation_sent_at=F("confirmation_sent_at") - CONFIRMATION_INTERVAL)
     client.post(reverse("digest:subscribe"), {"email": "bob@example.org", "lang": "en"})

@@ -7,7 +7,7 @@ import pytest
 from django.core import signing
 from django.urls import reverse
 
-from digest import subscriptions
+from digest import signed_links
 from digest.models import Subscriber
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +57,7 @@ def test_error_text_is_escaped(client, smtp_server):
 
 @pytest.mark.parametrize("name", ["confirm", "preferences", "unsubscribe"])
 def test_forged_token_gets_a_clear_page(client, ko_subscriber, name):
-    real = urlsplit(getattr(subscriptions, f"{name}_url")(ko_subscriber)).path
+    real = urlsplit(getattr(signed_links, f"{name}_url")(ko_subscriber)).path
     forged = real.replace(real.split("/")[-2][-6:], "AAAAAA")
     for method in (client.get, client.post):
         response = method(forged)
@@ -68,7 +68,7 @@ def test_forged_token_gets_a_clear_page(client, ko_subscriber, name):
 
 
 def test_a_token_for_one_purpose_does_not_work_for_another(client, ko_subscriber):
-    preferences_token = urlsplit(subscriptions.preferences_url(ko_subscriber)).path.split("/")[-2]
+    preferences_token = urlsplit(signed_links.preferences_url(ko_subscriber)).path.split("/")[-2]
     response = client.post(reverse("digest:unsubscribe", kwargs={"token": preferences_token}))
     assert response.status_code == 400
     ko_subscriber.refresh_from_db()
@@ -77,7 +77,7 @@ def test_a_token_for_one_purpose_does_not_work_for_another(client, ko_subscriber
 
 def test_expired_confirmation_link_gets_a_clear_page(client, db):
     pending = Subscriber.objects.create(email="late@example.org", lang="en")
-    token = _old_token(pending, salt=subscriptions.CONFIRM_SALT, age_days=8)
+    token = _old_token(pending, salt=signed_links.CONFIRM_SALT, age_days=8)
     response = client.post(reverse("digest:confirm", kwargs={"token": token}))
     assert response.status_code == 400
     assert "This link has expired." in response.content.decode()
@@ -87,28 +87,28 @@ def test_expired_confirmation_link_gets_a_clear_page(client, db):
 
 def test_recent_confirmation_link_still_works(client, db):
     pending = Subscriber.objects.create(email="soon@example.org", lang="en")
-    token = _old_token(pending, salt=subscriptions.CONFIRM_SALT, age_days=6)
+    token = _old_token(pending, salt=signed_links.CONFIRM_SALT, age_days=6)
     assert client.post(reverse("digest:confirm", kwargs={"token": token})).status_code == 200
     pending.refresh_from_db()
     assert pending.status == Subscriber.Status.CONFIRMED
 
 
 def test_unsubscribe_link_from_an_old_issue_still_works(client, ko_subscriber):
-    token = _old_token(ko_subscriber, salt=subscriptions.UNSUBSCRIBE_SALT, age_days=300)
+    token = _old_token(ko_subscriber, salt=signed_links.UNSUBSCRIBE_SALT, age_days=300)
     assert client.post(reverse("digest:unsubscribe", kwargs={"token": token})).status_code == 200
     ko_subscriber.refresh_from_db()
     assert ko_subscriber.status == Subscriber.Status.UNSUBSCRIBED
 
 
 def test_link_for_a_deleted_subscriber_gets_a_clear_page(client, ko_subscriber):
-    url = urlsplit(subscriptions.unsubscribe_url(ko_subscriber)).path
+    url = urlsplit(signed_links.unsubscribe_url(ko_subscriber)).path
     ko_subscriber.delete()
     response = client.get(url)
     assert response.status_code == 400
 
 
 def test_unsubscribe_get_never_unsubscribes(client, ko_subscriber):
-    url = urlsplit(subscriptions.unsubscribe_url(ko_subscriber)).path
+    url = urlsplit(signed_links.unsubscribe_url(ko_subscriber)).path
     for _ in range(3):  # a link scanner, a prefetcher, the person
         page = client.get(url)
         assert page.status_code == 200
@@ -119,7 +119,7 @@ def test_unsubscribe_get_never_unsubscribes(client, ko_subscriber):
 
 
 def test_bad_preferences_input_keeps_the_old_preferences(client, ko_subscriber):
-    url = urlsplit(subscriptions.preferences_url(ko_subscriber)).path
+    url = urlsplit(signed_links.preferences_url(ko_subscriber)).path
     response = client.post(url, {"lang": "xx"})
     assert response.status_code == 400
     assert "Unknown language “xx”" in response.content.decode()

@@ -10,8 +10,7 @@ from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
 
-from digest.models import Issue
-from papers.models import Commentary, Embedding, EnrichmentStep, LLMCall, Paper, PaperVersion
+from papers.models import Commentary, Embedding, EnrichmentStep, Issue, LLMCall, Paper, PaperVersion
 
 pytestmark = pytest.mark.django_db
 
@@ -27,8 +26,8 @@ def _changelist(model) -> str:
 
 
 @pytest.fixture
-def corpus(imported_seeds):
-    """The seed corpus plus one row of each pipeline model the import does not write."""
+def olmo_with_pipeline_rows(imported_seeds):
+    """OLMo from the seed corpus, plus one row of each pipeline model the import does not write."""
     paper = Paper.objects.get(arxiv_id="2402.00838")
     PaperVersion.objects.create(paper=paper, version=1, updated=dt.date(2024, 2, 1), title=paper.title)
     EnrichmentStep.objects.create(paper=paper, step="summarize", lang="zh", status=EnrichmentStep.Status.FAILED, error="429")
@@ -51,14 +50,14 @@ def test_every_model_has_an_admin():
     assert missing == []
 
 
-@pytest.mark.parametrize("url", ["/admin/", "/admin/papers/paper/", "/admin/digest/issue/"])
+@pytest.mark.parametrize("url", ["/admin/", "/admin/papers/paper/", "/admin/papers/issue/"])
 def test_anonymous_is_sent_to_the_login_page(client, url):
     response = client.get(url)
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
 
 
-def test_every_changelist_loads_for_an_editor(editor_client, corpus):
+def test_every_changelist_loads_for_an_editor(editor_client, olmo_with_pipeline_rows):
     with_rows = []
     for model in _models():
         response = editor_client.get(_changelist(model))
@@ -68,27 +67,27 @@ def test_every_changelist_loads_for_an_editor(editor_client, corpus):
             with_rows.append(model._meta.label)
     # The seed corpus plus the fixture's rows fill every knowledge-base and issue model.
     assert {f"papers.{m.__name__}" for m in _models() if m._meta.app_label == "papers"} <= set(with_rows)
-    assert {"digest.Issue", "digest.IssueEditorial", "digest.IssueEntry"} <= set(with_rows)
+    assert {"papers.Issue", "papers.IssueEditorial", "papers.IssueEntry"} <= set(with_rows)
 
 
-def test_changelist_search_finds_a_paper_by_its_korean_text(editor_client, corpus):
+def test_changelist_search_finds_a_paper_by_its_korean_text(editor_client, olmo_with_pipeline_rows):
     html = editor_client.get(_changelist(Paper), {"q": "언어 모델 과학"}).content.decode()
     assert "OLMo: Accelerating the Science of Language Models" in html
     assert "SliceGPT" not in html
 
 
-def test_change_pages_show_their_inlines(editor_client, corpus):
-    html = editor_client.get(reverse("admin:papers_paper_change", args=[corpus.pk])).content.decode()
+def test_change_pages_show_their_inlines(editor_client, olmo_with_pipeline_rows):
+    html = editor_client.get(reverse("admin:papers_paper_change", args=[olmo_with_pipeline_rows.pk])).content.decode()
     assert "OLMo: 언어 모델 과학의 가속화" in html  # a text inline
     assert "https://arxiv.org/abs/2402.00838" in html  # a link inline
     issue = Issue.objects.get(week_start=dt.date(2024, 1, 29))
-    html = editor_client.get(reverse("admin:digest_issue_change", args=[issue.pk])).content.decode()
+    html = editor_client.get(reverse("admin:papers_issue_change", args=[issue.pk])).content.decode()
     assert "DAIR.AI" in html and "entries-TOTAL_FORMS" in html
     commentary = Commentary.objects.get(author="53AI")
     assert editor_client.get(reverse("admin:papers_commentary_change", args=[commentary.pk])).status_code == 200
 
 
-def test_llm_calls_can_be_viewed_but_not_added_or_changed(editor_client, corpus):
+def test_llm_calls_can_be_viewed_but_not_added_or_changed(editor_client, olmo_with_pipeline_rows):
     call = LLMCall.objects.get()
     change_url = reverse("admin:papers_llmcall_change", args=[call.pk])
     html = editor_client.get(change_url).content.decode()

@@ -6,9 +6,8 @@ import shutil
 import pytest
 from django.core.management import CommandError, call_command
 
-from digest.models import Issue
 from papers.ingest import seeds
-from papers.models import Commentary, Link, Origin, Paper, PaperText, SourceDocument, Tag
+from papers.models import Commentary, Issue, Link, Origin, Paper, PaperText, SourceDocument, Tag
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from digest.models import Issue, IssueEditorial, IssueEntry
+from digest.issues import publish_issue
 from papers import embeddings
-from papers.models import Author, Commentary, Embedding, Link, Origin, Paper, PaperAuthor, PaperText, Tag
+from papers.models import (
+    Author, Commentary, Embedding, Issue, IssueEditorial, IssueEntry, Link, Origin, Paper, PaperAuthor, PaperText, Tag,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -105,8 +107,6 @@ class TestIssuePages:
 
 class TestPublishedSnapshot:
     def test_a_published_issue_reads_as_published_while_the_paper_page_moves_on(self, client, olmo):
-        from digest.issues import publish_issue
-
         publish_issue(Issue.objects.get())  # freezes the seed issue's content
         PaperText.objects.create(paper=olmo, lang="zh", kind="title", body="OLMo：加速语言模型科学",
                                  origin=Origin.MACHINE, model="gpt-4o-mini")

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from digest import issues, sending
-from digest.models import Issue
+from papers.models import Issue
 
 
 class Command(BaseCommand):

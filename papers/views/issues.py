@@ -8,8 +8,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from digest import issues
-from papers import selectors
+from papers import issues, selectors
 from papers.languages import CONTENT_LANGS
 from papers.views.browse import reader_lang
 
@@ -29,12 +28,12 @@ def _issue_context(request: HttpRequest, issue) -> dict:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "digest/home.html", _issue_context(request, selectors.latest_issue()))
+    return render(request, "papers/home.html", _issue_context(request, selectors.latest_issue()))
 
 
 def archive(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.published_issues(), ISSUES_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "digest/archive.html", {"page": page})
+    return render(request, "papers/archive.html", {"page": page})
 
 
 def issue_detail(request: HttpRequest, week: str) -> HttpResponse:
@@ -50,4 +49,4 @@ def issue_detail(request: HttpRequest, week: str) -> HttpResponse:
         if containing is None:
             raise Http404("No issue for that week")
         return redirect(containing)
-    return render(request, "digest/issue.html", _issue_context(request, issue))
+    return render(request, "papers/issue.html", _issue_context(request, issue))
