@@ -15,23 +15,25 @@ of the one llm.complete_json() call it needs, is sent the reply, writes, and ret
 (status, note). Two drivers carry a step out:
 - run_step(): one step in this process with the sync gateway (the per-step Celery tasks of a
   single paper's chain, `enrich_papers --inline`, the benchmark's baseline);
-- enrich_batch(): many papers at once, each paper's steps in chain order, all papers' LLM calls
+- enrich_batch(): many papers at once, each paper's summary before its other steps, all LLM calls
   in flight together through one llm.AsyncLLM (at most LLM_CONCURRENCY). The database work of
-  the steps runs on one thread (the async ORM's), between the calls.
+  the steps runs between the calls on a few threads of its own (_StepDatabase).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import logging
 import re
+import threading
 from collections.abc import Generator
+from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from papers import llm
 from papers.ingest.upsert import upsert_text
@@ -190,8 +192,8 @@ def run_all(paper: Paper) -> list[EnrichmentStep]:
 
 
 def enrich_batch(paper_ids: list[int]) -> None:
-    """The LLM steps of many papers at once: each paper's steps in chain order, every paper's
-    calls in flight together (llm.AsyncLLM, at most LLM_CONCURRENCY). Records each step as
+    """The LLM steps of many papers at once: each paper's summary, then its translations and
+    tags together; every paper's calls in flight together (llm.AsyncLLM, at most LLM_CONCURRENCY). Records each step as
     run_step() does. A step that fails with a retryable LLMError is tried again after
     retry_delay() while the other papers go on; one that fails for good is recorded and its
     paper goes on with the next step, as in the chain. Offline mode runs the steps one
@@ -214,56 +216,98 @@ def retry_delay(retries: int, *, retryable: bool, retry_after: float | None = No
 
 
 async def _enrich_batch(papers: list[Paper]) -> None:
-    async with llm.AsyncLLM() as client:
-        await asyncio.gather(*(_enrich_paper(paper, client) for paper in papers))
+    db = _StepDatabase()
+    try:
+        async with llm.AsyncLLM() as client:
+            await asyncio.gather(*(_enrich_paper(paper, client, db) for paper in papers))
+    finally:
+        await db.close()
 
 
-async def _enrich_paper(paper: Paper, client: llm.AsyncLLM) -> None:
-    for step, lang in llm_steps():
-        for retries in itertools.count():
-            try:
-                await _run_step_async(paper, step, lang, client)
-            except llm.LLMError as e:
-                wait = retry_delay(retries, retryable=e.retryable, retry_after=e.retry_after)
-                if wait is None:
-                    log.error("paper %s: %s %s failed for good: %s", paper.pk, step, lang, e)
-                    break
-                note = f"retry {retries + 1} in {wait:.0f} s: {e}"
-                await sync_to_async(mark_step)(paper, step, lang, Status.PENDING, note)
-                await asyncio.sleep(wait)
-            except Exception as e:  # a bug, or the database went away: recorded, and this paper's next step runs
-                log.exception("paper %s: %s %s failed", paper.pk, step, lang)
-                await sync_to_async(mark_step)(paper, step, lang, Status.FAILED, f"{type(e).__name__}: {e}")
-                break
-            else:
-                break
+class _StepDatabase:
+    """Threads for the steps' database work in enrich_batch, each with its own connection.
+
+    With every call in flight at once, the steps' queries (reading texts, writing them,
+    marking steps) are what the batch waits for; on the async ORM's single thread they were
+    two thirds of a batch's time in bench/ingest.py. A step's database work between two
+    calls runs on one thread (translate's atomic write stays in one transaction)."""
+
+    THREADS = 6
+
+    def __init__(self):
+        self._pool = ThreadPoolExecutor(self.THREADS, thread_name_prefix="enrich-db")
+
+    async def run(self, func, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(func, *args, **kwargs))
+
+    async def close(self) -> None:
+        # One close per thread: each waits at the barrier until all THREADS are taken, so the
+        # pool starts any thread it has not yet and no thread closes twice.
+        barrier = threading.Barrier(self.THREADS)
+        await asyncio.gather(*(self.run(_close_connection, barrier) for _ in range(self.THREADS)))
+        self._pool.shutdown()
 
 
-async def _run_step_async(paper: Paper, step: str, lang: str, client: llm.AsyncLLM) -> None:
-    """run_step() with the async gateway: the step's database work runs on the async ORM's
-    thread, one piece at a time, and its LLM call in the event loop."""
-    flow, call, outcome = await sync_to_async(_start_step)(paper, step, lang)
+def _close_connection(barrier: threading.Barrier) -> None:
+    barrier.wait()
+    connection.close()
+
+
+async def _enrich_paper(paper: Paper, client: llm.AsyncLLM, db: _StepDatabase) -> None:
+    # The summary first: the translations and the tags start from it. Those need nothing from
+    # each other, so they run together (the chain runs them one after another only because a
+    # chain is a sequence).
+    (first, *others) = llm_steps()
+    await _run_step_with_retries(paper, *first, client, db)
+    await asyncio.gather(*(_run_step_with_retries(paper, step, lang, client, db) for step, lang in others))
+
+
+async def _run_step_with_retries(paper: Paper, step: str, lang: str, client: llm.AsyncLLM, db: _StepDatabase) -> None:
+    for retries in itertools.count():
+        try:
+            await _run_step_async(paper, step, lang, client, db)
+        except llm.LLMError as e:
+            wait = retry_delay(retries, retryable=e.retryable, retry_after=e.retry_after)
+            if wait is None:
+                log.error("paper %s: %s %s failed for good: %s", paper.pk, step, lang, e)
+                return
+            note = f"retry {retries + 1} in {wait:.0f} s: {e}"
+            await db.run(mark_step, paper, step, lang, Status.PENDING, note)
+            await asyncio.sleep(wait)
+        except Exception as e:  # a bug, or the database went away: recorded, and the paper's other steps run
+            log.exception("paper %s: %s %s failed", paper.pk, step, lang)
+            await db.run(mark_step, paper, step, lang, Status.FAILED, f"{type(e).__name__}: {e}")
+            return
+        else:
+            return
+
+
+async def _run_step_async(paper: Paper, step: str, lang: str, client: llm.AsyncLLM, db: _StepDatabase) -> None:
+    """run_step() with the async gateway: the step's database work runs on `db`'s threads and
+    its LLM call in the event loop."""
+    flow, call, _ = await db.run(_start_step, paper, step, lang)
     try:
         while call is not None:
-            call, outcome = await sync_to_async(_advance)(flow, await client.complete_json(**call))
+            call, _ = await db.run(_advance, flow, await client.complete_json(**call), finish=(paper, step, lang))
     except llm.LLMError as e:
-        await sync_to_async(mark_step)(paper, step, lang, Status.FAILED, str(e))
+        await db.run(mark_step, paper, step, lang, Status.FAILED, str(e))
         raise
-    await sync_to_async(mark_step)(paper, step, lang, *outcome)
 
 
 def _start_step(paper: Paper, step: str, lang: str) -> tuple[StepFlow, dict | None, tuple[str, str] | None]:
     mark_step(paper, step, lang, Status.RUNNING)
     flow = STEPS[step](paper, lang)
-    return flow, *_advance(flow, None)
+    return flow, *_advance(flow, None, finish=(paper, step, lang))
 
 
-def _advance(flow: StepFlow, reply: dict | None) -> tuple[dict | None, tuple[str, str] | None]:
+def _advance(flow: StepFlow, reply: dict | None, *, finish: tuple | None = None) -> tuple[dict | None, tuple[str, str] | None]:
     """Run the step up to its next LLM call: (the call's arguments, None), or (None, (status, note))
-    once it is done."""
+    once it is done, and then record that outcome on the step `finish` names, if any."""
     try:
         return flow.send(reply), None
     except StopIteration as done:
+        if finish is not None:
+            mark_step(*finish, *done.value)
         return None, done.value
 
 
@@ -273,17 +317,20 @@ def llm_steps() -> list[tuple[str, str]]:
 
 
 def mark_step(paper: Paper | int, step: str, lang: str, status: str, note: str = "") -> EnrichmentStep:
-    paper_id = paper if isinstance(paper, int) else paper.pk
-    row, _ = EnrichmentStep.objects.update_or_create(
-        paper_id=paper_id, step=step, lang=lang, defaults={"status": status, "error": note}
-    )
-    return row
+    return _mark_steps([paper if isinstance(paper, int) else paper.pk], [(step, lang)], status, note)[0]
 
 
 def mark_pending(paper_ids: list[int]) -> None:
-    for paper_id in paper_ids:
-        for step, lang in planned_steps():
-            mark_step(paper_id, step, lang, Status.PENDING)
+    _mark_steps(paper_ids, planned_steps(), Status.PENDING)
+
+
+def _mark_steps(paper_ids: list[int], steps: list[tuple[str, str]], status: str, note: str = "") -> list[EnrichmentStep]:
+    # One INSERT ... ON CONFLICT DO UPDATE for all the rows: enrich_batch marks a step several
+    # times per paper on one database thread, where update_or_create's four queries added up.
+    rows = [EnrichmentStep(paper_id=pk, step=step, lang=lang, status=status, error=note) for pk in paper_ids for step, lang in steps]
+    return EnrichmentStep.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["paper", "step", "lang"], update_fields=["status", "error", "updated_at"]
+    )
 
 
 def needs_enrichment() -> list[int]:

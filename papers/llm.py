@@ -535,9 +535,10 @@ _Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"min
 
 @functools.lru_cache(maxsize=64)
 def _cached_validator(schema_json: str) -> jsonschema.protocols.Validator:
-    schema = json.loads(schema_json)
-    _Validator.check_schema(schema)  # a broken schema is our bug: SchemaError, before any request
-    return _Validator(schema)
+    # Not checked against the metaschema: at a few ms a schema (and translations have one per
+    # paper) that cost more event-loop time than the rest of a call. A broken schema still fails
+    # loudly (jsonschema.SchemaError or a TypeError) on the first reply it checks.
+    return _Validator(json.loads(schema_json))
 
 
 def _validator(schema: dict) -> jsonschema.protocols.Validator:
