@@ -1,17 +1,21 @@
 """Ingest and enrich N papers from arXiv against a scripted LLM with a set latency: papers
-per minute and LLM calls in flight, for Celery workers against a one-call-at-a-time baseline.
+per minute and LLM calls in flight, for the Celery batch against a one-call-at-a-time baseline.
 
-    python bench/ingest.py                         # 40 papers, 300 ms per LLM call, 8 worker processes
-    python bench/ingest.py --papers 100 --concurrency 16 --latency 0.5
+    python bench/ingest.py                         # 40 papers, 300 ms per LLM call, 64 calls in flight
+    python bench/ingest.py --papers 100 --concurrency 32 --latency 0.5
 
 Both runs do the same work from an empty database: fetch the papers from a local arXiv feed
 (generated Atom, same parser and upsert as production), then per paper summarize,
-translate into each of ENRICH_LANGUAGES and tag (4 LLM calls with ko,zh).
-- baseline: papers.enrich.run_all() for one paper after another in this process;
-- workers: papers.tasks.enqueue_enrichment(), executed by a real `celery worker` on the llm
-  queue with --concurrency processes (the embed step goes to the default queue, which this
-  worker does not read: this measures the LLM pipeline, not the embedding model).
-The LLM cache is emptied between the runs, so both pay for every call.
+translate into each of ENRICH_LANGUAGES and tag (4 LLM calls with ko,zh), in that order.
+- baseline: papers.enrich.run_all() for one paper after another in this process, one call
+  at a time (the sync gateway);
+- batch: papers.tasks.enqueue_enrichment(), executed by a real `celery worker` on the llm
+  queue (--processes, default 1): enrich_batch tasks of ENRICH_BATCH_SIZE papers whose calls
+  share one AsyncLLM with LLM_CONCURRENCY=--concurrency in flight. The embed step goes to
+  the default queue, which this worker does not read: this measures the LLM pipeline, not
+  the embedding model.
+The LLM cache is emptied between the runs, so both pay for every call. The speed-up is the
+baseline's time over the batch's, both measured in this run.
 
 It makes its own database (bench_ingest, dropped at the end) and uses Redis database 14.
 """
@@ -110,9 +114,9 @@ def run_baseline(llm_server) -> tuple[float, int]:
     return time.perf_counter() - started, len(report.changed_ids)
 
 
-def start_worker(env: dict, concurrency: int, log_path: Path) -> subprocess.Popen:
+def start_worker(env: dict, processes: int, log_path: Path) -> subprocess.Popen:
     log = open(log_path, "w")
-    cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "llm", "--concurrency", str(concurrency),
+    cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "llm", "--concurrency", str(processes),
            "--pool", "prefork", "-l", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 120
@@ -142,7 +146,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--papers", type=int, default=40)
     p.add_argument("--latency", type=float, default=0.3, help="seconds per LLM call (default 0.3)")
-    p.add_argument("--concurrency", type=int, default=8, help="worker processes on the llm queue (default 8)")
+    p.add_argument("--concurrency", type=int, default=64, help="LLM calls in flight per batch, LLM_CONCURRENCY (default 64)")
+    p.add_argument("--processes", type=int, default=1, help="worker processes on the llm queue (default 1)")
     args = p.parse_args()
 
     from tests.llm_server import ScriptedLLMServer
@@ -190,9 +195,9 @@ def main() -> None:
         s = connection.settings_dict
         db_url = (f"postgresql://{s['USER']}@/{s['NAME']}?host={s['HOST']}" if s["HOST"].startswith("/")
                   else f"postgresql://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}")
-        env = {**os.environ, **pipeline_env, "DATABASE_URL": db_url, "REDIS_URL": broker}
+        env = {**os.environ, **pipeline_env, "DATABASE_URL": db_url, "REDIS_URL": broker, "LLM_CONCURRENCY": str(args.concurrency)}
         app.control.purge()
-        worker = start_worker(env, args.concurrency, ROOT / "var" / "bench-ingest-worker.log")
+        worker = start_worker(env, args.processes, ROOT / "var" / "bench-ingest-worker.log")
         work_s, work_n = run_workers(llm_server)
         work_calls, work_max, work_mean = llm_server.request_count, llm_server.max_in_flight, llm_server.mean_in_flight
     finally:
@@ -211,7 +216,7 @@ def main() -> None:
     print(f"{args.papers} papers, {args.latency * 1000:.0f} ms per LLM call, summarize + translate ({langs}) + tag")
     print(f"{'':28}{'papers/min':>11}{'LLM calls':>11}{'in flight (mean)':>18}{'in flight (max)':>17}{'seconds':>9}")
     print(f"{'baseline, one at a time':28}{base_n / base_s * 60:>11.1f}{base_calls:>11}{base_mean:>18.2f}{base_max:>17}{base_s:>9.1f}")
-    print(f"{f'celery, {args.concurrency} processes':28}{work_n / work_s * 60:>11.1f}{work_calls:>11}{work_mean:>18.2f}{work_max:>17}{work_s:>9.1f}")
+    print(f"{f'celery batch, {args.concurrency} in flight':28}{work_n / work_s * 60:>11.1f}{work_calls:>11}{work_mean:>18.2f}{work_max:>17}{work_s:>9.1f}")
     print(f"speed-up: {base_s / work_s:.1f}x")
 
 

@@ -12,8 +12,6 @@ app = Celery("paperdigest")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue("default"), Queue("llm"), Queue("gpu")]
 app.autodiscover_tasks()
-# Task modules beside each app's tasks.py, one per concern.
-app.conf.imports = ["papers.tasks_ingest"]
 
 
 @signals.worker_init.connect

@@ -165,6 +165,7 @@ CELERY_TASK_ROUTES = {
     "papers.tasks.summarize_paper": {"queue": "llm"},
     "papers.tasks.translate_paper": {"queue": "llm"},
     "papers.tasks.tag_paper": {"queue": "llm"},
+    "papers.tasks.enrich_batch": {"queue": "llm"},
     "synth.tasks.resume_stalled_runs": {"queue": "default"},  # an exact name wins over the pattern below
     "synth.tasks.*": {"queue": "llm"},
     "synth.tasks_training.*": {"queue": "gpu"},
@@ -303,7 +304,7 @@ SYNTH_STALL_SECONDS = env_int("SYNTH_STALL_SECONDS", 60)  # no heartbeat this lo
 CELERY_BEAT_SCHEDULE["synth-resume-stalled-runs"] = {"task": "synth.tasks.resume_stalled_runs", "schedule": crontab(minute="*")}
 # --- end synth ---------------------------------------------------------------------------
 
-# --- pipeline: LLM gateway, arXiv ingestion, enrichment (issue 3) ---------------------------
+# --- pipeline: LLM gateway, arXiv ingestion, enrichment ------------------------------------
 # papers.llm is the only reader of LLM_*; papers.ingest.arxiv of ARXIV_*; papers.enrich of ENRICH_*.
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "").strip()  # empty: offline mode (extractive summaries, no translations)
 LLM_API_KEY = env_secret("LLM_API_KEY")  # local servers (vLLM, Ollama, llama.cpp) accept any key
@@ -314,7 +315,7 @@ LLM_BACKOFF_BASE = env_float("LLM_BACKOFF_BASE", 1.0)  # seconds; doubles on eac
 LLM_RETRY_AFTER_MAX = env_float("LLM_RETRY_AFTER_MAX", 60.0)  # a longer Retry-After is left to the task's retry
 LLM_PRICE_INPUT_PER_MTOK = env_float("LLM_PRICE_INPUT_PER_MTOK", 0.15)  # USD per million prompt tokens (LLMCall.cost_usd)
 LLM_PRICE_OUTPUT_PER_MTOK = env_float("LLM_PRICE_OUTPUT_PER_MTOK", 0.60)  # USD per million completion tokens
-LLM_CONCURRENCY = env_int("LLM_CONCURRENCY", 8)  # default cap on calls in flight for papers.llm.AsyncLLM
+LLM_CONCURRENCY = env_int("LLM_CONCURRENCY", 8)  # default cap on calls in flight for papers.llm.AsyncLLM (enrich_batch)
 
 ARXIV_API_URL = os.environ.get("ARXIV_API_URL", "https://export.arxiv.org/api/query")
 # search_query syntax of the arXiv API; the daily job pages through it newest first.
@@ -331,8 +332,12 @@ ARXIV_MAX_RETRIES = env_int("ARXIV_MAX_RETRIES", 3)  # on 5xx, timeouts and conn
 ENRICH_LANGUAGES = env_list("ENRICH_LANGUAGES", "ko,zh")
 if unknown := [code for code in ENRICH_LANGUAGES if code not in ("ko", "zh", "en")]:
     raise ImproperlyConfigured(f"ENRICH_LANGUAGES: unknown content language(s) {unknown}; use ko, zh, en")
-ENRICH_MAX_RETRIES = env_int("ENRICH_MAX_RETRIES", 3)  # task retries after the gateway's own retries gave up
-ENRICH_RETRY_DELAY = env_float("ENRICH_RETRY_DELAY", 60.0)  # seconds before a task retry; doubles each time
+# A step failing after the gateway's own retries is run again this often: by a task retry in a
+# paper's chain, by a wait inside the batch in enrich_batch (papers.enrich.retry_delay).
+ENRICH_MAX_RETRIES = env_int("ENRICH_MAX_RETRIES", 3)
+ENRICH_RETRY_DELAY = env_float("ENRICH_RETRY_DELAY", 60.0)  # seconds before a step runs again; doubles each time
+# Papers per enrich_batch task; all their LLM calls share one AsyncLLM (LLM_CONCURRENCY in flight).
+ENRICH_BATCH_SIZE = env_int("ENRICH_BATCH_SIZE", 50)
 
 from celery.schedules import crontab  # noqa: E402,F811
 

@@ -1,4 +1,4 @@
-"""Enrichment of one paper, step by step: summarize, translate (one language at a time), tag.
+"""Enrichment of papers, step by step: summarize, translate (one language at a time), tag.
 
 Each step reads the paper fresh and is safe to repeat: prompts are built from the current
 texts, so a rerun is answered from the LLM cache and writes nothing new, while a changed
@@ -9,16 +9,31 @@ text, and a step with nothing left to write is skipped without calling the LLM.
 
 Offline mode (no LLM_BASE_URL): an extractive summary labelled model="extractive", no
 translations, no tag suggestions; the steps say so.
+
+Each step is written once, as a generator: it reads the database, yields the keyword arguments
+of the one llm.complete_json() call it needs, is sent the reply, writes, and returns
+(status, note). Two drivers carry a step out:
+- run_step(): one step in this process with the sync gateway (the per-step Celery tasks of a
+  single paper's chain, `enrich_papers --inline`, the benchmark's baseline);
+- enrich_batch(): many papers at once, each paper's summary before its other steps, all LLM calls
+  in flight together through one llm.AsyncLLM (at most LLM_CONCURRENCY). The database work of
+  the steps runs between the calls on a few threads of its own (_StepDatabase).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import itertools
 import json
 import logging
 import re
+import threading
+from collections.abc import Generator
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from papers import llm
 from papers.ingest.upsert import upsert_text
@@ -33,6 +48,8 @@ LANG_NAMES = {"ko": "Korean", "zh": "Simplified Chinese", "en": "English"}
 KINDS = (PaperText.Kind.TITLE, PaperText.Kind.SUMMARY, PaperText.Kind.ABSTRACT)
 
 Status = EnrichmentStep.Status
+# A step: yields the keyword arguments of llm.complete_json(), is sent its reply, returns (status, note).
+StepFlow = Generator[dict, dict, tuple[str, str]]
 
 
 def target_languages() -> list[str]:
@@ -47,7 +64,7 @@ def planned_steps() -> list[tuple[str, str]]:
 # --- the steps -------------------------------------------------------------------------
 
 
-def summarize(paper: Paper, lang: str = "") -> tuple[str, str]:
+def summarize(paper: Paper, lang: str = "") -> StepFlow:
     current = _text(paper, ORIGINAL_LANG, "summary")
     if current is not None and current.origin != Origin.MACHINE:
         return Status.SKIPPED, "the summary was written by a person"
@@ -57,7 +74,7 @@ def summarize(paper: Paper, lang: str = "") -> tuple[str, str]:
     if not llm.is_configured():
         upsert_text(paper, lang=ORIGINAL_LANG, kind="summary", body=extractive_summary(abstract), origin=Origin.MACHINE, model=EXTRACTIVE)
         return Status.DONE, f"{OFFLINE_NOTE}: extractive summary"
-    data = llm.complete_json(
+    data = yield dict(
         task_kind="summarize",
         system=(
             "You write the short summary of a machine learning paper for a weekly digest: "
@@ -76,7 +93,7 @@ def summarize(paper: Paper, lang: str = "") -> tuple[str, str]:
     return Status.DONE, ""
 
 
-def translate(paper: Paper, lang: str) -> tuple[str, str]:
+def translate(paper: Paper, lang: str) -> StepFlow:
     """Title, summary and abstract into `lang`, in one call, written together or not at all."""
     if lang == ORIGINAL_LANG:
         return Status.SKIPPED, "the original language"
@@ -92,7 +109,7 @@ def translate(paper: Paper, lang: str) -> tuple[str, str]:
     if not llm.is_configured():
         return Status.SKIPPED, f"{OFFLINE_NOTE}: no machine translation"
     language = LANG_NAMES[lang]
-    data = llm.complete_json(
+    data = yield dict(
         task_kind="translate",
         system=(
             f"You translate texts about machine learning research from English into {language}. "
@@ -115,7 +132,7 @@ def translate(paper: Paper, lang: str) -> tuple[str, str]:
     return Status.DONE, ""
 
 
-def tag(paper: Paper, lang: str = "") -> tuple[str, str]:
+def tag(paper: Paper, lang: str = "") -> StepFlow:
     """Tags from the existing vocabulary; tags are only added, never taken away."""
     vocabulary = dict(Tag.objects.values_list("slug", "name"))
     if not vocabulary:
@@ -124,7 +141,7 @@ def tag(paper: Paper, lang: str = "") -> tuple[str, str]:
         return Status.SKIPPED, f"{OFFLINE_NOTE}: no tag suggestions"
     text = "\n\n".join(filter(None, [paper.title, _original(paper, "summary"), _original(paper, "abstract")]))
     listing = "\n".join(f"- {slug}: {name}" for slug, name in sorted(vocabulary.items()))
-    data = llm.complete_json(
+    data = yield dict(
         task_kind="tag",
         system=(
             "You file machine learning papers under tags. Choose at most five tags from the list that "
@@ -148,24 +165,25 @@ STEPS = {"summarize": summarize, "translate": translate, "tag": tag}
 
 
 def run_step(paper: Paper, step: str, lang: str = "") -> EnrichmentStep:
-    """Run one step and record its state for the paper page. An LLMError is recorded as
-    the step's failure and raised again, so the task can decide whether to retry."""
+    """Run one step with the sync gateway and record its state for the paper page. An LLMError
+    is recorded as the step's failure and raised again, so the task can decide whether to retry."""
     mark_step(paper, step, lang, Status.RUNNING)
+    flow = STEPS[step](paper, lang)
     try:
-        status, note = STEPS[step](paper, lang)
+        call, outcome = _advance(flow, None)
+        while call is not None:
+            call, outcome = _advance(flow, llm.complete_json(**call))
     except llm.LLMError as e:
         mark_step(paper, step, lang, Status.FAILED, str(e))
         raise
-    return mark_step(paper, step, lang, status, note)
+    return mark_step(paper, step, lang, *outcome)
 
 
 def run_all(paper: Paper) -> list[EnrichmentStep]:
     """Every step in this process, one after another (the command's --inline, the benchmark's
     baseline); a failed step is recorded and the next one runs."""
     results = []
-    for step, lang in planned_steps():
-        if step not in STEPS:
-            continue
+    for step, lang in llm_steps():
         try:
             results.append(run_step(paper, step, lang))
         except llm.LLMError as e:
@@ -173,18 +191,146 @@ def run_all(paper: Paper) -> list[EnrichmentStep]:
     return results
 
 
+def enrich_batch(paper_ids: list[int]) -> None:
+    """The LLM steps of many papers at once: each paper's summary, then its translations and
+    tags together; every paper's calls in flight together (llm.AsyncLLM, at most LLM_CONCURRENCY). Records each step as
+    run_step() does. A step that fails with a retryable LLMError is tried again after
+    retry_delay() while the other papers go on; one that fails for good is recorded and its
+    paper goes on with the next step, as in the chain. Offline mode runs the steps one
+    after another, since none of them calls the LLM."""
+    papers = list(Paper.objects.filter(pk__in=paper_ids).order_by("pk"))  # deleted after they were queued: gone
+    if not llm.is_configured():
+        for paper in papers:
+            run_all(paper)
+        return
+    asyncio.run(_enrich_batch(papers))
+
+
+def retry_delay(retries: int, *, retryable: bool, retry_after: float | None = None) -> float | None:
+    """Seconds before running a failed step again after `retries` earlier retries, or None when
+    it has failed for good (not retryable, or ENRICH_MAX_RETRIES spent). A Retry-After the
+    gateway would not wait out is honoured here. The per-step tasks and enrich_batch() use it."""
+    if not retryable or retries >= settings.ENRICH_MAX_RETRIES:
+        return None
+    return max(retry_after or 0, settings.ENRICH_RETRY_DELAY * 2**retries)
+
+
+async def _enrich_batch(papers: list[Paper]) -> None:
+    db = _StepDatabase()
+    try:
+        async with llm.AsyncLLM() as client:
+            await asyncio.gather(*(_enrich_paper(paper, client, db) for paper in papers))
+    finally:
+        await db.close()
+
+
+class _StepDatabase:
+    """Threads for the steps' database work in enrich_batch, each with its own connection.
+
+    With every call in flight at once, the steps' queries (reading texts, writing them,
+    marking steps) are what the batch waits for; on the async ORM's single thread they were
+    two thirds of a batch's time in bench/ingest.py. A step's database work between two
+    calls runs on one thread (translate's atomic write stays in one transaction)."""
+
+    THREADS = 6
+
+    def __init__(self):
+        self._pool = ThreadPoolExecutor(self.THREADS, thread_name_prefix="enrich-db")
+
+    async def run(self, func, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(func, *args, **kwargs))
+
+    async def close(self) -> None:
+        # One close per thread: each waits at the barrier until all THREADS are taken, so the
+        # pool starts any thread it has not yet and no thread closes twice.
+        barrier = threading.Barrier(self.THREADS)
+        await asyncio.gather(*(self.run(_close_connection, barrier) for _ in range(self.THREADS)))
+        self._pool.shutdown()
+
+
+def _close_connection(barrier: threading.Barrier) -> None:
+    barrier.wait()
+    connection.close()
+
+
+async def _enrich_paper(paper: Paper, client: llm.AsyncLLM, db: _StepDatabase) -> None:
+    # The summary first: the translations and the tags start from it. Those need nothing from
+    # each other, so they run together (the chain runs them one after another only because a
+    # chain is a sequence).
+    (first, *others) = llm_steps()
+    await _run_step_with_retries(paper, *first, client, db)
+    await asyncio.gather(*(_run_step_with_retries(paper, step, lang, client, db) for step, lang in others))
+
+
+async def _run_step_with_retries(paper: Paper, step: str, lang: str, client: llm.AsyncLLM, db: _StepDatabase) -> None:
+    for retries in itertools.count():
+        try:
+            await _run_step_async(paper, step, lang, client, db)
+        except llm.LLMError as e:
+            wait = retry_delay(retries, retryable=e.retryable, retry_after=e.retry_after)
+            if wait is None:
+                log.error("paper %s: %s %s failed for good: %s", paper.pk, step, lang, e)
+                return
+            note = f"retry {retries + 1} in {wait:.0f} s: {e}"
+            await db.run(mark_step, paper, step, lang, Status.PENDING, note)
+            await asyncio.sleep(wait)
+        except Exception as e:  # a bug, or the database went away: recorded, and the paper's other steps run
+            log.exception("paper %s: %s %s failed", paper.pk, step, lang)
+            await db.run(mark_step, paper, step, lang, Status.FAILED, f"{type(e).__name__}: {e}")
+            return
+        else:
+            return
+
+
+async def _run_step_async(paper: Paper, step: str, lang: str, client: llm.AsyncLLM, db: _StepDatabase) -> None:
+    """run_step() with the async gateway: the step's database work runs on `db`'s threads and
+    its LLM call in the event loop."""
+    flow, call, _ = await db.run(_start_step, paper, step, lang)
+    try:
+        while call is not None:
+            call, _ = await db.run(_advance, flow, await client.complete_json(**call), finish=(paper, step, lang))
+    except llm.LLMError as e:
+        await db.run(mark_step, paper, step, lang, Status.FAILED, str(e))
+        raise
+
+
+def _start_step(paper: Paper, step: str, lang: str) -> tuple[StepFlow, dict | None, tuple[str, str] | None]:
+    mark_step(paper, step, lang, Status.RUNNING)
+    flow = STEPS[step](paper, lang)
+    return flow, *_advance(flow, None, finish=(paper, step, lang))
+
+
+def _advance(flow: StepFlow, reply: dict | None, *, finish: tuple | None = None) -> tuple[dict | None, tuple[str, str] | None]:
+    """Run the step up to its next LLM call: (the call's arguments, None), or (None, (status, note))
+    once it is done, and then record that outcome on the step `finish` names, if any."""
+    try:
+        return flow.send(reply), None
+    except StopIteration as done:
+        if finish is not None:
+            mark_step(*finish, *done.value)
+        return None, done.value
+
+
+def llm_steps() -> list[tuple[str, str]]:
+    """The planned steps this module runs, in chain order (embed is papers.embeddings')."""
+    return [(step, lang) for step, lang in planned_steps() if step in STEPS]
+
+
 def mark_step(paper: Paper | int, step: str, lang: str, status: str, note: str = "") -> EnrichmentStep:
-    paper_id = paper if isinstance(paper, int) else paper.pk
-    row, _ = EnrichmentStep.objects.update_or_create(
-        paper_id=paper_id, step=step, lang=lang, defaults={"status": status, "error": note}
-    )
-    return row
+    return _mark_steps([paper if isinstance(paper, int) else paper.pk], [(step, lang)], status, note)[0]
 
 
 def mark_pending(paper_ids: list[int]) -> None:
-    for paper_id in paper_ids:
-        for step, lang in planned_steps():
-            mark_step(paper_id, step, lang, Status.PENDING)
+    _mark_steps(paper_ids, planned_steps(), Status.PENDING)
+
+
+def _mark_steps(paper_ids: list[int], steps: list[tuple[str, str]], status: str, note: str = "") -> list[EnrichmentStep]:
+    # One INSERT ... ON CONFLICT DO UPDATE for all the rows: enrich_batch marks a step several
+    # times per paper on one database thread, where update_or_create's four queries added up.
+    rows = [EnrichmentStep(paper_id=pk, step=step, lang=lang, status=status, error=note) for pk in paper_ids for step, lang in steps]
+    return EnrichmentStep.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["paper", "step", "lang"], update_fields=["status", "error", "updated_at"]
+    )
 
 
 def needs_enrichment() -> list[int]:

@@ -2,8 +2,9 @@
 
 Any OpenAI-compatible server (LLM_BASE_URL); empty LLM_BASE_URL is offline mode and every
 call raises LLMError. What a call does:
-- JSON mode: the reply must be one JSON object matching the caller's JSON Schema; an
-  invalid reply gets one repair attempt, then LLMError(retryable=False, reason="invalid").
+- JSON mode: the reply must be one JSON object matching the caller's JSON Schema (checked
+  by jsonschema); an invalid reply gets one repair attempt, then
+  LLMError(retryable=False, reason="invalid").
 - Text mode: an empty reply gets one repair attempt, then LLMError(reason="empty"); a reply
   cut off at max_tokens is LLMError(reason="truncated") at once (the same limit would cut
   the next one too), so no caller ever takes half a text for a whole one.
@@ -18,6 +19,12 @@ calls use one AsyncLLM, which shares a client and caps the calls in flight with 
 
     async with AsyncLLM(limit=16) as llm:
         results = await asyncio.gather(*(llm.complete_json(...) for pair in pairs), return_exceptions=True)
+
+How the two share one flow: _flow() is a generator that holds every decision (cache, retries,
+backoff, repair, what to record) and does no I/O. It yields a step (_Lookup, _Send, _Record,
+_Wait) and is sent back the step's answer. _run_sync() carries out the steps with the sync
+ORM, openai.OpenAI and time.sleep; AsyncLLM._run() with the async ORM, openai.AsyncOpenAI,
+the semaphore and asyncio.sleep. A change to what a call does is made once, in _flow().
 """
 
 from __future__ import annotations
@@ -25,15 +32,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import queue
 import re
 import threading
 import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+import jsonschema
 import openai
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -79,21 +89,22 @@ def model_name() -> str:
 def complete(*, task_kind: str, system: str, user: str, max_tokens: int = 800, model: str | None = None) -> str:
     """A plain-text reply."""
     req = _request(task_kind=task_kind, system=system, user=user, schema=None, max_tokens=max_tokens, model=model)
-    return _run_sync(req, _parse_text)
+    return _run_sync(_flow(req, _parse_text))
 
 
 def complete_json(
     *, task_kind: str, system: str, user: str, schema: dict, max_tokens: int = 800, model: str | None = None
 ) -> dict:
-    """A JSON object validated against `schema` (a JSON Schema subset: object, array, string,
-    integer, number, boolean; properties, required, additionalProperties, items, enum,
-    minLength, maxLength, minItems, maxItems)."""
+    """A JSON object valid under `schema`, a JSON Schema (draft 2020-12, checked by jsonschema).
+    One difference from the standard: minLength does not count leading and trailing
+    whitespace, so a reply of spaces is no text."""
     req = _request(task_kind=task_kind, system=system, user=user, schema=schema, max_tokens=max_tokens, model=model)
-    return _run_sync(req, lambda text: _parse_json(text, schema))
+    return _run_sync(_flow(req, functools.partial(_parse_json, validator=_validator(schema))))
 
 
 class AsyncLLM:
-    """One client and one semaphore for many concurrent calls (synthesis fans out this way)."""
+    """One client and one semaphore for many concurrent calls (synthesis and enrichment
+    batches fan out this way)."""
 
     def __init__(self, *, limit: int | None = None):
         self.limit = limit or settings.LLM_CONCURRENCY
@@ -115,64 +126,153 @@ class AsyncLLM:
         await asyncio.to_thread(self._recorder.close)  # every row is written when this returns
         await sync_to_async(_release_connections)()
 
-    def _record(self, **fields) -> None:
-        self._recorder.add(LLMCall(**fields))
-
     async def complete(self, *, task_kind: str, system: str, user: str, max_tokens: int = 800, model: str | None = None) -> str:
         req = _request(task_kind=task_kind, system=system, user=user, schema=None, max_tokens=max_tokens, model=model)
-        return await self._run(req, _parse_text)
+        return await self._run(_flow(req, _parse_text))
 
     async def complete_json(
         self, *, task_kind: str, system: str, user: str, schema: dict, max_tokens: int = 800, model: str | None = None
     ) -> dict:
         req = _request(task_kind=task_kind, system=system, user=user, schema=schema, max_tokens=max_tokens, model=model)
-        return await self._run(req, lambda text: _parse_json(text, schema))
+        return await self._run(_flow(req, functools.partial(_parse_json, validator=_validator(schema))))
 
-    async def _run(self, req: _Request, parse):
-        # The same steps as _run_sync, with the async ORM and client.
-        cached = await _cached_query(req).afirst()
-        if cached is not None:
-            try:
-                value = parse(cached)
-            except _InvalidOutput:
-                pass  # cached under an older validator; ask again
-            else:
-                self._record(**_fields(req, ok=True, cache_hit=True))
-                return value
-        reply = await self._send(req)
-        try:
-            value = _parsed(req, reply, parse)
-        except _InvalidOutput as bad:
-            self._record(**_fields(req, reply=reply, ok=False, error=f"invalid output: {bad}"))
-            if not _worth_repairing(req, bad):
-                raise _gave_up(req, bad, repaired=False) from None
-            req = req.repair(reply.text, str(bad))
-            reply = await self._send(req)
-            try:
-                value = _parsed(req, reply, parse)
-            except _InvalidOutput as bad:
-                self._record(**_fields(req, reply=reply, ok=False, error=f"invalid output: {bad}"))
-                raise _gave_up(req, bad, repaired=True) from None
-        self._record(**_fields(req, reply=reply, ok=True))
-        return value
-
-    async def _send(self, req: _Request) -> _Reply:
-        attempt = 0
+    async def _run(self, flow: _Flow):
+        answer = None
         while True:
+            try:
+                step = flow.send(answer)
+            except StopIteration as done:
+                return done.value
+            answer = await self._do(step)
+
+    async def _do(self, step: _Step):
+        if isinstance(step, _Send):
             async with self._slots:  # the slot is held for the request only, not for a backoff wait
                 started = time.monotonic()
                 try:
-                    completion = await self._client.chat.completions.create(**req.params())
+                    completion = await self._client.chat.completions.create(**step.req.params())
                 except openai.OpenAIError as e:
-                    error, latency = _error_from(e), _ms_since(started)
-                else:
-                    return _reply_from(completion, started)
-            self._record(**_fields(req, ok=False, error=str(error), latency_ms=latency))
-            wait = _retry_wait(error, attempt, req)
-            if wait is None:
-                raise error
-            await asyncio.sleep(wait)
-            attempt += 1
+                    return _Failure(_error_from(e), cause=e, latency_ms=_ms_since(started))
+                return _reply_from(completion, started)
+        if isinstance(step, _Lookup):
+            return await _cached_query(step.req).afirst()
+        if isinstance(step, _Record):
+            self._recorder.add(LLMCall(**step.fields))
+        elif isinstance(step, _Wait):
+            await asyncio.sleep(step.seconds)
+        return None
+
+
+def _run_sync(flow: _Flow):
+    answer = None
+    while True:
+        try:
+            step = flow.send(answer)
+        except StopIteration as done:
+            return done.value
+        answer = _do_sync(step)
+
+
+def _do_sync(step: _Step):
+    if isinstance(step, _Send):
+        started = time.monotonic()
+        try:
+            completion = _client().chat.completions.create(**step.req.params())
+        except openai.OpenAIError as e:
+            return _Failure(_error_from(e), cause=e, latency_ms=_ms_since(started))
+        return _reply_from(completion, started)
+    if isinstance(step, _Lookup):
+        return _cached_query(step.req).first()
+    if isinstance(step, _Record):
+        LLMCall.objects.create(**step.fields)
+    elif isinstance(step, _Wait):
+        time.sleep(step.seconds)
+    return None
+
+
+# --- the flow of one call, written once ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    """Answered with the cached reply text for the request, or None."""
+
+    req: _Request
+
+
+@dataclass(frozen=True)
+class _Send:
+    """Answered with a _Reply, or a _Failure when the request did not get one."""
+
+    req: _Request
+
+
+@dataclass(frozen=True)
+class _Record:
+    """Write one LLMCall row with these fields; answered with None."""
+
+    fields: dict
+
+
+@dataclass(frozen=True)
+class _Wait:
+    seconds: float
+
+
+_Step = _Lookup | _Send | _Record | _Wait
+_Flow = Generator[_Step, object, object]
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: LLMError
+    cause: openai.OpenAIError
+    latency_ms: int
+
+
+def _flow(req: _Request, parse: Callable[[str], object]) -> _Flow:
+    """One call: the cache, then the request (with its retries), then the reply checked by
+    `parse`, with one repair attempt. Returns what `parse` returned or raises LLMError."""
+    cached = yield _Lookup(req)
+    if cached is not None:
+        try:
+            value = parse(cached)
+        except _InvalidOutput:
+            pass  # cached under an older validator; ask again
+        else:
+            yield _Record(_fields(req, ok=True, cache_hit=True))
+            return value
+    _require_configured()
+    reply = yield from _send(req)
+    try:
+        value = _parsed(req, reply, parse)
+    except _InvalidOutput as bad:
+        yield _Record(_fields(req, reply=reply, ok=False, error=f"invalid output: {bad}"))
+        if not _worth_repairing(req, bad):
+            raise _gave_up(req, bad, repaired=False) from None
+        req = req.repair(reply.text, str(bad))
+        reply = yield from _send(req)
+        try:
+            value = _parsed(req, reply, parse)
+        except _InvalidOutput as bad:
+            yield _Record(_fields(req, reply=reply, ok=False, error=f"invalid output: {bad}"))
+            raise _gave_up(req, bad, repaired=True) from None
+    yield _Record(_fields(req, reply=reply, ok=True))
+    return value
+
+
+def _send(req: _Request) -> Generator[_Step, object, _Reply]:
+    """The request until it gets a reply: every failed attempt is recorded, and retried
+    after a wait while _retry_wait allows."""
+    for attempt in itertools.count():
+        answer = yield _Send(req)
+        if isinstance(answer, _Reply):
+            return answer
+        yield _Record(_fields(req, ok=False, error=str(answer.error), latency_ms=answer.latency_ms))
+        wait = _retry_wait(answer.error, attempt, req)
+        if wait is None:
+            raise answer.error from answer.cause
+        yield _Wait(wait)
 
 
 class _CallRecorder:
@@ -230,39 +330,6 @@ def _release_connections() -> None:
             conn.close()
 
 
-# --- one call, sync ----------------------------------------------------------------------
-
-
-def _run_sync(req: _Request, parse):
-    cached = _cached_query(req).first()
-    if cached is not None:
-        try:
-            value = parse(cached)
-        except _InvalidOutput:
-            pass  # cached under an older validator; ask again
-        else:
-            LLMCall.objects.create(**_fields(req, ok=True, cache_hit=True))
-            return value
-    _require_configured()
-    client = _client()
-    reply = _send_sync(client, req)
-    try:
-        value = _parsed(req, reply, parse)
-    except _InvalidOutput as bad:
-        LLMCall.objects.create(**_fields(req, reply=reply, ok=False, error=f"invalid output: {bad}"))
-        if not _worth_repairing(req, bad):
-            raise _gave_up(req, bad, repaired=False) from None
-        req = req.repair(reply.text, str(bad))
-        reply = _send_sync(client, req)
-        try:
-            value = _parsed(req, reply, parse)
-        except _InvalidOutput as bad:
-            LLMCall.objects.create(**_fields(req, reply=reply, ok=False, error=f"invalid output: {bad}"))
-            raise _gave_up(req, bad, repaired=True) from None
-    LLMCall.objects.create(**_fields(req, reply=reply, ok=True))
-    return value
-
-
 def _client() -> openai.OpenAI:
     """The sync client for the current settings, built on first use, never at import."""
     options = _client_options()
@@ -276,25 +343,7 @@ def _cached_client(base_url: str, api_key: str, timeout: float) -> openai.OpenAI
     return openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
 
 
-def _send_sync(client: openai.OpenAI, req: _Request) -> _Reply:
-    attempt = 0
-    while True:
-        started = time.monotonic()
-        try:
-            completion = client.chat.completions.create(**req.params())
-        except openai.OpenAIError as e:
-            error = _error_from(e)
-            LLMCall.objects.create(**_fields(req, ok=False, error=str(error), latency_ms=_ms_since(started)))
-            wait = _retry_wait(error, attempt, req)
-            if wait is None:
-                raise error from e
-            time.sleep(wait)
-            attempt += 1
-        else:
-            return _reply_from(completion, started)
-
-
-# --- the parts both paths share ----------------------------------------------------------
+# --- the request, the reply and their checks -----------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -460,7 +509,7 @@ def _parse_text(text: str) -> str:
     return text.strip()
 
 
-def _parse_json(text: str, schema: dict) -> dict:
+def _parse_json(text: str, *, validator: jsonschema.protocols.Validator) -> dict:
     text = text.strip()
     if m := _FENCE.match(text):  # local models often wrap JSON in a code fence
         text = m.group(1)
@@ -468,40 +517,46 @@ def _parse_json(text: str, schema: dict) -> dict:
         value = json.loads(text)
     except json.JSONDecodeError as e:
         raise _InvalidOutput(f"not JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
-    _validate(value, schema, "$")
+    if problems := [_problem(e) for e in sorted(validator.iter_errors(value), key=lambda e: list(e.path))]:
+        # Every problem at once, so that the repair attempt can fix them all.
+        raise _InvalidOutput("; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""))
     return value
 
 
-_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int, "number": (int, float)}
+def _min_length_stripped(validator, min_length, instance, schema):
+    # The one change to the standard: leading and trailing whitespace do not count, or a
+    # reply of spaces would pass as a summary.
+    if validator.is_type(instance, "string") and len(instance.strip()) < min_length:
+        yield jsonschema.ValidationError(f"shorter than {min_length} characters")
 
 
-def _validate(value, schema: dict, path: str) -> None:
-    kind = schema.get("type")
-    if kind:
-        expected = _TYPES[kind]
-        if not isinstance(value, expected) or (kind in ("integer", "number") and isinstance(value, bool)):
-            raise _InvalidOutput(f"{path}: expected {kind}, got {type(value).__name__}")
-    if "enum" in schema and value not in schema["enum"]:
-        raise _InvalidOutput(f"{path}: {str(value)[:80]!r} is not one of the allowed values")
-    if isinstance(value, str):
-        if len(value.strip()) < schema.get("minLength", 0):
-            raise _InvalidOutput(f"{path}: shorter than {schema['minLength']} characters")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            raise _InvalidOutput(f"{path}: longer than {schema['maxLength']} characters")
-    if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0):
-            raise _InvalidOutput(f"{path}: fewer than {schema['minItems']} items")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            raise _InvalidOutput(f"{path}: more than {schema['maxItems']} items")
-        for i, item in enumerate(value):
-            _validate(item, schema.get("items", {}), f"{path}[{i}]")
-    if isinstance(value, dict):
-        properties = schema.get("properties", {})
-        for name in schema.get("required", []):
-            if name not in value:
-                raise _InvalidOutput(f"{path}: missing {name!r}")
-        if schema.get("additionalProperties") is False and (extra := set(value) - set(properties)):
-            raise _InvalidOutput(f"{path}: unexpected {sorted(extra)}")
-        for name, sub in properties.items():
-            if name in value:
-                _validate(value[name], sub, f"{path}.{name}")
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"minLength": _min_length_stripped})
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_validator(schema_json: str) -> jsonschema.protocols.Validator:
+    # Not checked against the metaschema: at a few ms a schema (and translations have one per
+    # paper) that cost more event-loop time than the rest of a call. A broken schema still fails
+    # loudly (jsonschema.SchemaError or a TypeError) on the first reply it checks.
+    return _Validator(json.loads(schema_json))
+
+
+def _validator(schema: dict) -> jsonschema.protocols.Validator:
+    return _cached_validator(json.dumps(schema, sort_keys=True))
+
+
+def _problem(error: jsonschema.ValidationError) -> str:
+    """One line for the log and for the repair prompt: where, and what is wrong, without
+    repeating a long value back (jsonschema's own messages quote it whole)."""
+    value, expected = error.instance, error.validator_value
+    message = {
+        "type": lambda: f"expected {expected}, got {type(value).__name__}",
+        "enum": lambda: f"{str(value)[:80]!r} is not one of the allowed values",
+        "maxLength": lambda: f"longer than {expected} characters",
+        "minItems": lambda: f"fewer than {expected} items",
+        "maxItems": lambda: f"more than {expected} items",
+        "additionalProperties": lambda: f"unexpected {sorted(set(value) - set(error.schema.get('properties', {})))}",
+    }.get(error.validator, lambda: error.message[:200])()
+    return f"{error.json_path}: {message}"
+
+

@@ -1,14 +1,20 @@
-"""Celery entry points of the pipeline: fetch from arXiv, then per paper the chain
-summarize -> translate (one task per language) -> tag -> embed.
+"""Celery entry points of the papers app: seed import, the arXiv fetch, and enrichment.
 
-Tasks only fetch by id and call papers.enrich / papers.ingest.arxiv. Every step is
-idempotent (see papers.enrich), so acks_late redelivery is harmless. A step that fails for
-good is recorded on its EnrichmentStep and the chain goes on with the next step.
+Enrichment of one paper is the chain summarize -> translate (one task per language) -> tag
+-> embed; many papers go in batches (enrich_batch: every paper's LLM calls in flight at once
+through the async gateway, then one embed task per paper). Tasks only fetch by id and call
+papers.enrich / papers.ingest / papers.embeddings. Every step is idempotent (see
+papers.enrich), so acks_late redelivery is harmless. A step that fails for good is recorded
+on its EnrichmentStep and the paper goes on with the next step.
+
+CELERY_TASK_ROUTES sends the LLM tasks to the `llm` queue, whose workers can scale up to the
+provider's rate limit; seed import, the fetch and embedding stay on `default`.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from celery import chain, shared_task
 from django.conf import settings
@@ -16,30 +22,41 @@ from django.db import transaction
 
 from papers import embeddings, enrich
 from papers.embeddings import EmbeddingError
-from papers.ingest import arxiv
+from papers.ingest import arxiv, seeds
 from papers.llm import LLMError
 from papers.models import EnrichmentStep, Paper
 
 log = logging.getLogger(__name__)
 
 
+def enqueue_enrichment(paper_ids: list[int]) -> None:
+    """Mark the steps pending (the paper page shows them) and queue the enrichment once the
+    surrounding transaction commits, so a worker never looks for a paper not yet saved. One
+    paper gets its chain of step tasks; more go in batches of ENRICH_BATCH_SIZE, because one
+    process with many calls in flight outruns many processes with one call each."""
+    paper_ids = list(paper_ids)
+    if not paper_ids:
+        return
+    enrich.mark_pending(paper_ids)
+    if len(paper_ids) == 1:
+        transaction.on_commit(lambda: enrichment_chain(paper_ids[0]).apply_async())
+        return
+    size = settings.ENRICH_BATCH_SIZE
+    batches = [paper_ids[i : i + size] for i in range(0, len(paper_ids), size)]
+    transaction.on_commit(lambda: [enrich_batch.delay(batch) for batch in batches])
+
+
 def enrichment_chain(paper_id: int):
-    # CELERY_TASK_ROUTES sends the LLM steps to the `llm` queue, whose workers can scale up
-    # to the provider's rate limit; embedding stays on `default`.
     steps = [summarize_paper.si(paper_id)]
     steps += [translate_paper.si(paper_id, lang) for lang in enrich.target_languages()]
     steps += [tag_paper.si(paper_id), embed_paper.si(paper_id)]
     return chain(*steps)
 
 
-def enqueue_enrichment(paper_ids: list[int]) -> None:
-    """Mark the steps pending (the paper page shows them) and start one chain per paper once
-    the surrounding transaction commits, so a worker never looks for a paper not yet saved."""
-    paper_ids = list(paper_ids)
-    if not paper_ids:
-        return
-    enrich.mark_pending(paper_ids)
-    transaction.on_commit(lambda: [enrichment_chain(pk).apply_async() for pk in paper_ids])
+@shared_task(acks_late=True)
+def import_seed_file(path: str) -> str:
+    """Import one seed file (idempotent, so a redelivery is harmless); returns the report line."""
+    return seeds.import_file(Path(path)).line()
 
 
 @shared_task(acks_late=True)
@@ -48,6 +65,17 @@ def fetch_new_arxiv(query: str = "") -> str:
     report = arxiv.fetch_new(query=query or None)
     enqueue_enrichment(report.changed_ids)
     return report.line()
+
+
+@shared_task(acks_late=True)
+def enrich_batch(paper_ids: list[int]) -> None:
+    """Summarize, translate and tag the papers together (papers.enrich.enrich_batch, which
+    retries a failed step itself while the other papers go on: a task retry would run every
+    paper of the batch again), then queue their embedding. A redelivered batch is answered
+    from the LLM cache."""
+    enrich.enrich_batch(paper_ids)
+    for paper_id in paper_ids:
+        embed_paper.delay(paper_id)
 
 
 @shared_task(bind=True, acks_late=True)
@@ -78,8 +106,7 @@ def embed_paper(self, paper_id: int) -> str:
         report = embeddings.embed_paper(paper)
     except EmbeddingError as e:
         retries = self.request.retries
-        if e.retryable and retries < settings.ENRICH_MAX_RETRIES:
-            countdown = settings.ENRICH_RETRY_DELAY * 2**retries
+        if (countdown := enrich.retry_delay(retries, retryable=e.retryable)) is not None:
             enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.PENDING, f"retry {retries + 1} in {countdown:.0f} s: {e}")
             raise self.retry(exc=e, countdown=countdown, max_retries=settings.ENRICH_MAX_RETRIES) from None
         enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.FAILED, str(e))
@@ -99,10 +126,10 @@ def _run_step(task, paper_id: int, step: str, lang: str = "") -> None:
         enrich.run_step(paper, step, lang)
     except LLMError as e:
         retries = task.request.retries
-        if not e.retryable or retries >= settings.ENRICH_MAX_RETRIES:
+        countdown = enrich.retry_delay(retries, retryable=e.retryable, retry_after=e.retry_after)
+        if countdown is None:
             # Recorded as failed on the step; the chain goes on (translations need no tags).
             log.error("paper %s: %s %s failed for good: %s", paper_id, step, lang, e)
             return
-        countdown = max(e.retry_after or 0, settings.ENRICH_RETRY_DELAY * 2**retries)
         enrich.mark_step(paper, step, lang, EnrichmentStep.Status.PENDING, f"retry {retries + 1} in {countdown:.0f} s: {e}")
         raise task.retry(exc=e, countdown=countdown, max_retries=settings.ENRICH_MAX_RETRIES) from None

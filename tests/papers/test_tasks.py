@@ -3,7 +3,7 @@
 import pytest
 
 from papers.models import Paper
-from papers.tasks_ingest import import_seed_file
+from papers.tasks import import_seed_file
 
 
 def test_import_task_runs_on_a_worker_through_redis(celery_worker_process, seed_path):

@@ -49,7 +49,7 @@ def test_new_papers_get_summaries_and_translations_exactly_once(
     for paper in papers:
         steps = settled(states, paper.pk)
         assert [steps[s] for s in LLM_STEPS] == [DONE] * 4, steps
-        assert steps[("embed", "")] in (DONE, SKIPPED)  # the search issue's step, when it is installed
+        assert steps[("embed", "")] in (DONE, SKIPPED)  # papers.embeddings: done, or skipped without an embedding model
         texts = texts_of(paper)
         assert texts[("en", "summary")][1:] == (Origin.MACHINE, "scripted-model")
         for lang in ("ko", "zh"):

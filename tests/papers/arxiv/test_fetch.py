@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from papers.ingest import arxiv
 from papers.models import Link, Paper, PaperText, PaperVersion
-from tests.pipeline.conftest import FeedResponse
+from tests.papers.conftest import FeedResponse
 
 pytestmark = pytest.mark.django_db
 

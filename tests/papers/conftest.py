@@ -1,6 +1,7 @@
-"""The pipeline's outside world: the scripted OpenAI-compatible server (tests/llm_server.py)
-and recorded arXiv Atom responses (tests/pipeline/data/) served over real HTTP, plus the
-settings that point both this process and the Celery worker process at them."""
+"""The papers app's outside world: the scripted OpenAI-compatible server (tests/llm_server.py)
+and recorded arXiv Atom responses (tests/papers/arxiv/data/) served over real HTTP, plus the
+settings that point both this process and the Celery worker process at them. Shared by the
+gateway (llm/), enrichment (enrich/) and arXiv ingest (arxiv/) tests."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ if str(ROOT) not in sys.path:  # `pytest` run without `python -m` does not put t
 
 from tests.llm_server import ScriptedLLMServer  # noqa: E402
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent / "arxiv" / "data"
 
 __all__ = ["FeedResponse", "ScriptedLLMServer"]
 
