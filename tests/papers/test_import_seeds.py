@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 
 from digest.models import Issue
 from papers.ingest import seeds
+from papers.languages import HANGUL
 from papers.models import Commentary, Link, Origin, Paper, PaperText, SourceDocument, Tag
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +20,7 @@ DIGEST_IDS = [
 
 
 def _has_hangul(text: str) -> bool:
-    return bool(seeds._HANGUL.search(text))
+    return bool(HANGUL.search(text))
 
 
 class TestWeeklyDigest:
