@@ -72,10 +72,9 @@ def search_papers(
         lists["meaning"] = nearest_papers(vector, lang=lang, scope=scope)
 
     ranked = fuse(lists, k=k)
-    matched = {
-        paper_id: tuple(sorted({"meaning" if name == "meaning" else "words" for name, ids in lists.items() if paper_id in ids}))
-        for paper_id, _ in ranked
-    }
+    # The reader sees two kinds of match: both word lists count as "words".
+    kinds = {name: "meaning" if name == "meaning" else "words" for name in lists}
+    matched = {pid: tuple(sorted({kinds[name] for name, ids in lists.items() if pid in ids})) for pid, _ in ranked}
     hits = search_hits(ranked, matched=matched, q=q, lang=lang, reader_lang=reader_lang)
     return SearchResults(hits=hits, semantic=semantic)
 
