@@ -159,7 +159,7 @@ def vector_queries(queries: np.ndarray, k: int = 10) -> dict:
     from django.db import connection, transaction
 
     from papers import embeddings
-    from papers.search import nearest_sql
+    from papers.search.lists import nearest_sql
 
     sql = "SELECT id FROM papers_embedding WHERE model = %s ORDER BY vector <=> %s LIMIT %s"
     model = embeddings.model_name()

@@ -28,11 +28,10 @@ from papers.ingest.records import (
     PaperRecord,
     parse_arxiv_id,
 )
+from papers.languages import HAN, HANGUL
 
 MAX_BYTES = 5 * 1024 * 1024
 
-_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
-_HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 _URL = re.compile(r"https?://[^\s<>\"')\]]+")
 _KO_DATE = re.compile(r"^(\d{4})년\s*(\d{1,2})월\s*(\d{1,2})일$")
 _WEEK_IN_URL = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(\d{2})-(\d{2})")
@@ -74,7 +73,7 @@ def detect_format(text: str) -> str:
         return "weekly_digest"
     if lines and _KO_DATE.match(lines[0]):
         return "paper_notes"
-    han, hangul = len(_HAN.findall(text)), len(_HANGUL.findall(text))
+    han, hangul = len(HAN.findall(text)), len(HANGUL.findall(text))
     if han > 200 and han > 5 * hangul:
         return "essay"
     raise ParseError(
@@ -97,7 +96,7 @@ def split_ko_en(text: str) -> tuple[str, str]:
     The English half starts at the first sentence start after the last Hangul character;
     Latin words inside the Korean half (OLMo, RAG, 7b) stay Korean."""
     text = text.strip()
-    hangul = list(_HANGUL.finditer(text))
+    hangul = list(HANGUL.finditer(text))
     if not hangul:
         return "", text
     end = hangul[-1].end()
@@ -117,7 +116,7 @@ def split_title(line: str) -> tuple[str, str]:
     parts = line.split(" / ")
     for i in range(1, len(parts)):
         right = " / ".join(parts[i:])
-        if not _HANGUL.search(right):
+        if not HANGUL.search(right):
             return " / ".join(parts[:i]).strip(), right.strip()
     raise ParseError(f"title line has no 'Korean / English' form: {line[:80]!r}")
 

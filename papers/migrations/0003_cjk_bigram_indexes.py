@@ -15,7 +15,8 @@ is involved.
 
 from django.db import migrations
 
-# The same ranges as papers.search.CJK_RANGES.
+# The same ranges as papers.languages.CJK_RANGES, written out: a migration must not change
+# when the code does.
 CJK_CLASS = "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 
 FUNCTION = f"""

@@ -18,7 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from papers.languages import CONTENT_LANGS, Lang, normalize_lang
+from papers.languages import CJK_RANGES, CONTENT_LANGS, Lang, normalize_lang
 from papers.enrich import EXTRACTIVE
 from papers.models import Origin, PaperText
 
@@ -107,8 +107,9 @@ def path_without_lang(context) -> str:
 
 
 # URLs end at whitespace, quotes, angle brackets and CJK text (Korean and Chinese prose often
-# runs straight on after a link); trailing sentence punctuation is not part of the link.
-_URL = re.compile(r"https?://[^\s<>\"'`\u3000-\u9fff\uac00-\ud7a3\uff00-\uffef]+")
+# runs straight on after a link), with the CJK punctuation, symbols and full-width forms
+# around it (U+3000-U+9FFF, U+FF00-U+FFEF); trailing sentence punctuation is not part of the link.
+_URL = re.compile(rf"https?://[^\s<>\"'`{CJK_RANGES}\u3000-\u9fff\uff00-\uffef]+")
 _URL_TRAILING = ".,;:!?)]}'\""
 _LIST_ITEM = re.compile(r"^\s*[-*•]\s+")
 _ALLOWED_TAGS = {"p", "br", "a", "ul", "li"}

@@ -5,10 +5,9 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from papers import selectors
+from papers import languages, selectors
 from papers.languages import CONTENT_LANGS, normalize_lang
 from papers.models import Link, PaperText
 from papers.search import related_papers
@@ -22,7 +21,7 @@ def reader_lang(request: HttpRequest) -> tuple[str, str]:
     override = normalize_lang(request.GET.get("lang"))
     if override:
         return override, override
-    return normalize_lang(get_language()) or "en", ""
+    return languages.reader_lang(), ""
 
 
 def _reading_context(request: HttpRequest) -> dict:

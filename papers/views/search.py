@@ -1,5 +1,6 @@
 """The search page (HTMX live results) and GET /api/search. Both read a SearchForm and call
-papers.search.search_papers(); bad input gets a message, never a 500."""
+papers.search.search_papers(), within the client's budget (papers.views.ratelimit); bad
+input gets a message, never a 500."""
 
 from __future__ import annotations
 
@@ -7,23 +8,13 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from papers.forms import SearchForm
-from papers.languages import normalize_lang
-from papers.search import allow_search, search_papers
-
-
-def _client(request: HttpRequest) -> str:
-    # Behind a reverse proxy, have it set REMOTE_ADDR (e.g. gunicorn --forwarded-allow-ips);
-    # trusting X-Forwarded-For here would let any client pick its own rate-limit bucket.
-    return request.META.get("REMOTE_ADDR") or "unknown"
-
-
-def _reader_lang() -> str:
-    return normalize_lang(get_language()) or "en"
+from papers.languages import reader_lang
+from papers.search import search_papers
+from papers.views.ratelimit import allow_search, client_of
 
 
 def _too_many() -> str:
@@ -34,9 +25,9 @@ def search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET or None)
     results, limited = None, False
     if form.is_bound:
-        limited = not allow_search(client=_client(request))
+        limited = not allow_search(client=client_of(request))
         if not limited and form.is_valid() and form.cleaned_data["q"]:
-            results = search_papers(**form.cleaned_data, reader_lang=_reader_lang())
+            results = search_papers(**form.cleaned_data, reader_lang=reader_lang())
     # Live search asks for the results block only; a plain GET (no JS) and htmx's history
     # restore after a cache miss get the whole page.
     partial = request.htmx and not request.htmx.history_restore_request
@@ -50,12 +41,12 @@ def search(request: HttpRequest) -> HttpResponse:
 @require_safe
 def api_search(request: HttpRequest) -> JsonResponse:
     """GET /api/search?q=...&k=10&tag=&lang=&date_from=&date_to=&issue= -> ranked papers."""
-    if not allow_search(client=_client(request)):
+    if not allow_search(client=client_of(request)):
         return JsonResponse({"error": _too_many()}, status=429, headers={"Retry-After": str(settings.SEARCH_RATE_WINDOW)})
     form = SearchForm(request.GET, require_query=True)
     if not form.is_valid():
         return JsonResponse({"error": " ".join(form.messages()), "fields": form.errors.get_json_data()}, status=400)
-    results = search_papers(**form.cleaned_data, reader_lang=_reader_lang())
+    results = search_papers(**form.cleaned_data, reader_lang=reader_lang())
     return JsonResponse(
         {
             "query": form.cleaned_data["q"],

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from papers.ingest import seeds
+from papers.languages import HANGUL
 from papers.models import Commentary, Issue, Link, Origin, Paper, PaperText, SourceDocument, Tag
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +19,7 @@ DIGEST_IDS = [
 
 
 def _has_hangul(text: str) -> bool:
-    return bool(seeds._HANGUL.search(text))
+    return bool(HANGUL.search(text))
 
 
 class TestWeeklyDigest:

@@ -1,8 +1,12 @@
 """The database settings search depends on actually take effect."""
 
+import importlib
+import re
+
 import numpy as np
 from django.db import connection, transaction
 
+from papers.languages import CJK_RANGES
 from papers.models import Embedding, Paper
 from papers.search import cjk_bigrams
 
@@ -62,6 +66,12 @@ class TestBigramsForKoreanAndChinese:
     def test_the_query_side_in_python_makes_the_same_pieces(self, db):
         text = "합성 데이터로 지속 사전학습: 检索增强生成 (RAG) と カタカナ, 图!"
         assert sorted(cjk_bigrams(text)) == _one("SELECT cjk_bigrams(%s)", [text])
+
+    def test_the_sql_function_and_papers_languages_cover_the_same_characters(self):
+        # The migration writes the ranges out; a change to CJK_RANGES alone would split them.
+        migration = importlib.import_module("papers.migrations.0003_cjk_bigram_indexes")
+        sql_class, python_class = re.compile(f"[{migration.CJK_CLASS}]"), re.compile(f"[{CJK_RANGES}]")
+        assert all(bool(sql_class.match(ch)) == bool(python_class.match(ch)) for ch in map(chr, range(0x10000)))
 
     def test_a_particle_leaves_the_word_pieces_in_common(self, db):
         assert set(cjk_bigrams("데이터로")) & set(cjk_bigrams("합성 데이터를 사용해")) == {"데이", "이터"}

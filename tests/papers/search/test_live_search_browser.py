@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def two_papers(transactional_db):
     """Committed (the live server has its own connection) and embedded, in an otherwise
-    empty database: this package's seed corpus may still be there when only tests/search runs."""
+    empty database: this package's seed corpus may still be there when only tests/papers/search runs."""
     call_command("flush", interactive=False, verbosity=0)
     rag = Paper.objects.create(title="Corrective Retrieval Augmented Generation", arxiv_id="2401.15884")
     PaperText.objects.create(paper=rag, lang="en", kind="title", body=rag.title)

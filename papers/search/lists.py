@@ -1,0 +1,135 @@
+"""The three ranked lists a query builds, each a list of paper ids, best first, limited to
+the filters' scope:
+- meaning: pgvector HNSW (cosine) over the Embedding rows of the current model. Filters
+  stay correct because the connection turns on hnsw.iterative_scan (config/settings.py);
+  filters that leave only a few papers get an exact scan of their rows instead.
+- words, English: PostgreSQL full-text search ('english') over English texts and commentary,
+  each word weighted by its rarity.
+- words, Korean and Chinese: the query's two-character pieces (bigrams) over ko/zh texts and
+  commentary, weighted the same way. PostgreSQL has no text-search configuration for them;
+  bigrams need no dictionary or word breaks, and survive particles (데이터로/데이터를).
+The SQL below repeats the expressions and WHERE clauses of the GIN indexes made by
+migrations papers/0002 and 0003 exactly, or the planner cannot use them.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+
+import numpy as np
+from django.db import connection, transaction
+
+from papers import embeddings
+from papers.languages import is_cjk
+from papers.models import Commentary, Embedding, PaperText
+from papers.search.query import MAX_TERMS, cjk_bigrams, query_terms
+from papers.search.scope import Scope, scope_sql
+
+CANDIDATES = 50  # papers taken from each list before fusion
+VECTOR_ROWS = 200  # nearest Embedding rows read to find CANDIDATES papers (a paper has up to ~10 texts)
+# Commentary is weaker evidence than a paper's own texts, and a long essay, averaged over many
+# windows, sits near every query in its language (the seed corpus' one Chinese text is such an
+# essay: without this, every Chinese query ranked its paper first). Added to cosine distance.
+COMMENTARY_PENALTY = 0.05
+ROWS_PER_TERM = 1000  # bounds the work for a word (or Korean/Chinese piece) most texts contain
+# A paper must hold at least this share of a Korean/Chinese query's two-character pieces: one
+# common piece (生成, "generation") is no match for 检索增强生成 ("retrieval-augmented generation").
+MIN_PIECE_SHARE = 0.5
+CJK_LANGS = ("ko", "zh")  # the languages of the bigram list; English has the full-text list
+
+
+def nearest_papers(vector: np.ndarray, *, lang: str, scope: Scope | None) -> list[int]:
+    """The papers whose texts (in lang, if given) lie nearest to the query vector."""
+    sql, params = nearest_sql(vector, lang=lang, scope=scope)
+    exact = scope is not None and scope.ids is not None
+    # A transaction only for SET LOCAL: otherwise its COMMIT is one more round trip per search.
+    with transaction.atomic() if exact else nullcontext(), connection.cursor() as cursor:
+        if exact:
+            # A few filtered papers: reading their rows by paper id and sorting is exact and
+            # cheaper than an HNSW walk that skips nearly every row it visits.
+            cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    nearest = nearest_by_paper(rows)
+    return sorted(nearest, key=lambda pid: (nearest[pid], pid))[:CANDIDATES]
+
+
+def nearest_by_paper(rows) -> dict[int, float]:
+    """Each paper's smallest distance over its (paper_id, kind, distance) rows, commentary
+    counting COMMENTARY_PENALTY further. relaxed_order iterative scans may return rows
+    slightly out of order, so the minimum is taken rather than the first row seen."""
+    nearest: dict[int, float] = {}
+    for paper_id, kind, distance in rows:
+        distance += COMMENTARY_PENALTY if kind == "commentary" else 0.0
+        nearest[paper_id] = min(distance, nearest.get(paper_id, 2.0))
+    return nearest
+
+
+def nearest_sql(vector: np.ndarray, *, lang: str = "", scope: Scope | None = None) -> tuple[str, list]:
+    """The vector list's query (bench/search.py checks its plan uses the HNSW index)."""
+    literal = "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32)) + "]"
+    where, params = "model = %s", [embeddings.model_name()]
+    if lang:
+        where += " AND lang = %s"
+        params.append(lang)
+    where_scope, scope_params = scope_sql(scope, "paper_id")
+    sql = (f"SELECT paper_id, kind, vector <=> %s::vector AS distance FROM {Embedding._meta.db_table} "
+           f"WHERE {where}{where_scope} ORDER BY vector <=> %s::vector LIMIT %s")
+    return sql, [literal, *params, *scope_params, literal, VECTOR_ROWS]
+
+
+# How a word list finds the texts holding one term (terms.term). Each repeats the expression
+# and predicate of its GIN indexes (migrations 0002 and 0003) exactly; {t} is the table alias.
+_ENGLISH_MATCH = ("{t}.lang = 'en' AND "
+                  "to_tsvector('english'::regconfig, {t}.body) @@ plainto_tsquery('english'::regconfig, terms.term)")
+# "lang IN ('ko', 'zh')" is the partial indexes' predicate; the narrower lang test follows it.
+_CJK_MATCH = "{t}.lang IN ('ko', 'zh') AND {t}.lang = ANY(%s) AND cjk_bigrams({t}.body) @> ARRAY[terms.term]"
+
+
+def fulltext_papers(q: str, *, scope: Scope | None) -> list[int]:
+    """Papers whose English texts hold the query's words (PostgreSQL full-text search)."""
+    return _papers_by_terms([t for t in query_terms(q) if not is_cjk(t)], _ENGLISH_MATCH, [], scope=scope)
+
+
+def bigram_papers(q: str, *, lang: str, scope: Scope | None) -> list[int]:
+    """Papers whose Korean or Chinese texts hold the query's two-character pieces. Only the
+    query's Korean and Chinese words count: English words inside ko/zh texts (RAG, Retriever)
+    would otherwise outrank the English texts that full-text search finds."""
+    langs = [lang] if lang else list(CJK_LANGS)
+    pieces = cjk_bigrams(q)[:MAX_TERMS * 2]
+    return _papers_by_terms(pieces, _CJK_MATCH, [langs], scope=scope, min_terms=math.ceil(MIN_PIECE_SHARE * len(pieces)))
+
+
+def _papers_by_terms(terms: list[str], match: str, match_params: list, *, scope: Scope | None,
+                     min_terms: int = 1) -> list[int]:
+    """Papers holding any of the terms (OR). Each term is found through the index on its own
+    and weighs by its rarity among the matches (an idf), times how many of the paper's texts
+    hold it; ts_rank would re-parse every matching text. A common term matches most of a
+    real corpus: at most ROWS_PER_TERM rows per term are read, before the filters, so a
+    filter never makes a term scan the table. A paper must hold min_terms of the terms."""
+    if not terms:
+        return []
+    where_scope, scope_params = scope_sql(scope, "m.paper_id")
+    sql = f"""
+        WITH hits AS (
+            SELECT terms.term, m.paper_id FROM unnest(%s::text[]) AS terms(term) CROSS JOIN LATERAL (
+                SELECT t.paper_id FROM {PaperText._meta.db_table} t
+                WHERE {match.format(t="t")}
+                UNION ALL
+                SELECT cp.paper_id FROM {Commentary._meta.db_table} c
+                JOIN {Commentary.papers.through._meta.db_table} cp ON cp.commentary_id = c.id
+                WHERE {match.format(t="c")}
+                LIMIT %s
+            ) m
+            WHERE true{where_scope}
+        ),
+        df AS (SELECT term, count(*)::float AS n FROM hits GROUP BY term),
+        tf AS (SELECT term, paper_id, count(*) AS n FROM hits GROUP BY term, paper_id)
+        SELECT tf.paper_id, sum(ln(1 + (SELECT max(n) FROM df) / df.n) * ln(1 + tf.n)) AS score
+        FROM tf JOIN df USING (term)
+        GROUP BY tf.paper_id HAVING count(*) >= %s ORDER BY score DESC, tf.paper_id LIMIT %s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [terms, *match_params, *match_params, ROWS_PER_TERM, *scope_params, min_terms, CANDIDATES])
+        return [row[0] for row in cursor.fetchall()]
