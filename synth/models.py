@@ -3,6 +3,8 @@ idempotent work units and the synthetic documents they write."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
@@ -51,8 +53,20 @@ class Job(models.Model):
     """What synthesis and training runs share: who started them, when, whether they are still
     going, and the fields of the job protocol (synth.jobs: owner token, heartbeat, cancel).
 
-    A subclass declares its Status choices (with QUEUED, RUNNING, CANCELLED), the ACTIVE
-    statuses, and STALLS: the statuses in which a silent heartbeat means a dead worker."""
+    A subclass declares its Status choices (with QUEUED, RUNNING, CANCELLED, FAILED), the
+    ACTIVE statuses, and STALLS: the statuses in which a silent heartbeat means a dead worker."""
+
+    class StopReason(models.TextChoices):
+        # Why a run ended, for the run page and the admin (synth.synthesis.pages.outcome says
+        # what to change). Empty: still going, or ended before reasons were recorded.
+        TARGET = "target", _("target tokens reached")
+        EXHAUSTED = "exhausted", _("every planned unit ran")
+        CALL_CAP = "call_cap", _("call cap reached")
+        COST_CAP = "cost_cap", _("cost cap reached")
+        CANCELLED = "cancelled", _("cancelled")
+        EMPTY_CORPUS = "empty_corpus", _("the topic's corpus is empty")
+        ERROR = "error", _("an error stopped it")
+        WORKER_DIED = "worker_died", _("its worker died too often")
 
     ACTIVE: tuple = ()
     STALLS: tuple = ()
@@ -68,6 +82,11 @@ class Job(models.Model):
     # without writing (synth.jobs).
     runner_token = models.CharField(max_length=32, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Claims since the run was started or an operator last resumed it (synth.jobs.claim). A run
+    # that kills its worker (out of memory, a segfault) is claimed again and again by beat and
+    # by redelivery; at SYNTH_MAX_ATTEMPTS / CPT_MAX_ATTEMPTS it is failed instead.
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    stop_reason = models.CharField(_("stop reason"), max_length=32, choices=StopReason.choices, blank=True)
 
     class Meta:
         abstract = True
@@ -108,7 +127,6 @@ class SynthesisRun(Job):
     max_cost_usd = models.DecimalField(_("cap on LLM cost (USD)"), max_digits=10, decimal_places=4, default=0)
 
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
-    stop_reason = models.CharField(max_length=200, blank=True)
 
     source_documents = models.PositiveIntegerField(default=0)
     source_tokens = models.PositiveBigIntegerField(default=0)
@@ -128,6 +146,8 @@ class SynthesisRun(Job):
         ordering = ["-created_at"]
         verbose_name = _("synthesis run")
         verbose_name_plural = _("synthesis runs")
+        # Spends the LLM budget: the Lab operator group has it (synth.permissions), view-only staff not.
+        permissions = [("run_synthesis", _("Can start, cancel and resume synthesis runs"))]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.topic} ({self.strategy})"
@@ -302,11 +322,16 @@ class TrainingRun(Job):
     metrics_after = models.JSONField(default=dict, blank=True)
     manifest = models.JSONField(default=dict, blank=True)  # what went into the training data
     artifacts_dir = models.CharField(max_length=500, blank=True)
+    # Names the run folder (run-<id>-<uid8>) and marks it as this run's (synth.cpt.train.prepare_out_dir):
+    # ids repeat across databases and after a database is recreated, a uuid does not.
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("training run")
         verbose_name_plural = _("training runs")
+        # Uses GPU hours: the Lab operator group has it (synth.permissions), view-only staff not.
+        permissions = [("run_training", _("Can start, cancel and resume training runs"))]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.topic} ({self.base_model or 'tiny'})"

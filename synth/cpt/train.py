@@ -41,6 +41,9 @@ from synth.cpt import model as cpt_model
 class TrainConfig:
     base_model: str = "tiny"  # hub id or local path; "tiny" builds a small model from a config (any CPU)
     out_dir: Path = Path("var/synth/runs/dev")  # ckpt.pt, manifest.json, base/ (tiny), final/
+    # Who owns out_dir (synth.training passes the TrainingRun's uid): a folder marked for another
+    # key is never resumed from (prepare_out_dir). Empty: no mark, the folder is the caller's.
+    run_key: str = ""
     # Data: the paper's recipe (Yang et al., 2024, "Synthetic continued pretraining")
     seq_len: int = 2048  # tokens per sequence
     batch_size: int = 16  # sequences per optimizer step, summed over all devices
@@ -223,6 +226,33 @@ def load_checkpoint(out_dir: Path, device: torch.device) -> dict | None:
     return torch.load(path, map_location=device, weights_only=True)
 
 
+OWNER_FILE = "run-key"  # in out_dir: the run_key of the run the folder belongs to
+
+
+def prepare_out_dir(cfg: TrainConfig) -> None:
+    """Create out_dir and mark it with cfg.run_key. A folder marked with another key, or holding
+    files but no mark (another run's, from before marks or from another database), is refused
+    with CPTError: its checkpoint, manifest and tiny base/ come from another corpus, and
+    resuming from them would train on the wrong data or fail on the corpus hash."""
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not cfg.run_key:
+        return
+    mark = out_dir / OWNER_FILE
+    if mark.exists():
+        owner = mark.read_text().strip()
+        if owner != cfg.run_key:
+            raise CPTError(f"the run folder {out_dir} belongs to another run (key {owner}, this run's is {cfg.run_key}): "
+                           "it is never resumed from; move it aside or point the run at a new folder")
+        return
+    if any(out_dir.iterdir()):
+        raise CPTError(f"the run folder {out_dir} holds files of another run (no {OWNER_FILE} mark): it is never "
+                       "resumed from; move it aside or point the run at a new folder")
+    tmp = out_dir / f"{OWNER_FILE}.tmp"
+    tmp.write_text(cfg.run_key + "\n")
+    os.replace(tmp, mark)
+
+
 def load_base(cfg: TrainConfig, corpus: cpt_data.Corpus) -> cpt_model.Base:
     """The model a run starts from: what the evaluation before training must see too."""
     spec = cpt_model.TinySpec(vocab_size=cfg.tiny_vocab_size, hidden_size=cfg.tiny_hidden_size, layers=cfg.tiny_layers,
@@ -253,7 +283,9 @@ def train(cfg: TrainConfig, corpus: cpt_data.Corpus, *,
     dist = _setup_distributed(cfg)
     accum = grad_accum_steps(cfg, dist.world)
     out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if dist.master:
+        prepare_out_dir(cfg)
+    _barrier(dist)
     torch.manual_seed(cfg.seed)
     cuda = dist.device.type == "cuda"
     if cuda:

@@ -77,7 +77,7 @@ def resume_run(run: SynthesisRun, *, force: bool = False) -> bool:
         if not (can_resume(run) or (force and run.status != SynthesisRun.Status.DONE)):
             return False
         _retry_failed_units([run.pk])
-        jobs.requeue(run, cancel_requested=False, stop_reason="", error="", finished_at=None)
+        jobs.requeue(run, cancel_requested=False, error="", finished_at=None)  # the attempts count starts again
     return True
 
 
@@ -85,9 +85,10 @@ def resume_stalled_runs() -> list[int]:
     """Queue again the running runs whose runner died with its worker (a kill, a crash, a
     restart): no heartbeat for SYNTH_STALL_SECONDS, though a live runner beats every second.
     Beat calls this every minute (and enqueues the ids), so a restarted worker finishes them
-    unasked."""
+    unasked; a run whose worker died on each of its SYNTH_MAX_ATTEMPTS claims is failed instead."""
     with transaction.atomic():
-        requeued = jobs.requeue_stalled(SynthesisRun, stall_seconds=settings.SYNTH_STALL_SECONDS)
+        requeued = jobs.requeue_stalled(SynthesisRun, stall_seconds=settings.SYNTH_STALL_SECONDS,
+                                        max_attempts=settings.SYNTH_MAX_ATTEMPTS)
         _retry_failed_units(requeued)
     return requeued
 

@@ -13,8 +13,9 @@ from django.utils.translation import gettext_lazy as _
 from papers import llm
 from papers.admin import ReadOnlyAdmin
 from synth import synthesis
+from synth.permissions import RUN_SYNTHESIS, RUN_TRAINING
 from synth.models import CorpusDocument, SynthesisRun, SynthesisUnit, SyntheticDocument, Topic
-from synth.synthesis import entigraph
+from synth.synthesis import entigraph, pages
 from synth.synthesis.forms import SynthesizeForm, TopicForm
 from synth.synthesis.tasks import enqueue_synthesis
 from synth.training.admin import train
@@ -47,7 +48,10 @@ class TopicAdmin(admin.ModelAdmin):
     def page_link(self, topic):
         return format_html('<a href="{}">{}</a>', reverse("synth:topic", args=[topic.pk]), _("documents"))
 
-    @admin.action(description=_("Synthesize a corpus for the selected topics"))
+    def has_run_synthesis_permission(self, request) -> bool:
+        return request.user.has_perm(RUN_SYNTHESIS)
+
+    @admin.action(description=_("Synthesize a corpus for the selected topics"), permissions=["run_synthesis"])
     def synthesize(self, request, queryset):
         # Asks for the strategy and budget on an intermediate page, then only enqueues.
         if "apply" in request.POST:
@@ -81,14 +85,16 @@ class TopicAdmin(admin.ModelAdmin):
 
 @admin.register(SynthesisRun)
 class SynthesisRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "topic", "strategy", "status", "synthetic_tokens", "calls", "cost_usd", "created_at", "links"]
-    list_filter = ["status", "strategy"]
+    list_display = ["id", "topic", "strategy", "status", "outcome", "synthetic_tokens", "calls", "cost_usd", "created_at",
+                    "links"]
+    list_filter = ["status", "stop_reason", "strategy"]
     search_fields = ["topic__name"]
     list_select_related = ["topic"]
     actions = ["cancel", "resume", train]
     fieldsets = [
         (None, {"fields": ["links", "topic", "strategy", "model", "prompt_version", "seed", "max_entities",
-                           "triples_per_document", "status", "cancel_requested", "stop_reason", "error"]}),
+                           "triples_per_document", "status", "cancel_requested", "outcome", "stop_reason", "error",
+                           "attempts"]}),
         (_("Budget"), {"fields": ["target_tokens", "max_calls", "max_cost_usd"],
                        "description": _("May be raised on a stopped run before it is resumed.")}),
         (_("Counts"), {"fields": ["source_documents", "source_tokens", "calls", "prompt_tokens", "completion_tokens",
@@ -113,13 +119,26 @@ class SynthesisRunAdmin(admin.ModelAdmin):
             reverse("synth:run", args=[run.pk]), _("progress"), reverse("synth:run_export", args=[run.pk]), _("JSONL"),
         )
 
-    @admin.action(description=_("Cancel the selected runs"))
+    def has_run_synthesis_permission(self, request) -> bool:
+        return request.user.has_perm(RUN_SYNTHESIS)
+
+    def has_run_training_permission(self, request) -> bool:  # the "train" action
+        return request.user.has_perm(RUN_TRAINING)
+
+    @admin.display(description=_("outcome"))
+    def outcome(self, run):
+        o = pages.outcome(run)
+        if o is None:
+            return "-"
+        return format_html("{}<br><small>{}</small>", o.summary, o.advice) if o.advice else o.summary
+
+    @admin.action(description=_("Cancel the selected runs"), permissions=["run_synthesis"])
     def cancel(self, request, queryset):
         for run in queryset:
             synthesis.cancel_run(run)
         self.message_user(request, _("Cancel requested."), messages.SUCCESS)
 
-    @admin.action(description=_("Resume the selected runs"))
+    @admin.action(description=_("Resume the selected runs"), permissions=["run_synthesis"])
     def resume(self, request, queryset):
         resumed = 0
         for run in queryset:

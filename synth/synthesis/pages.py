@@ -1,10 +1,14 @@
-"""What the run page shows of a synthesis run: progress per stage, errors, token bars."""
+"""What the run page shows of a synthesis run: why it stopped, progress per stage, errors,
+token bars."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from django.db.models import Count, Sum
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from synth.models import SynthesisRun, SynthesisUnit, SyntheticDocument
@@ -83,3 +87,61 @@ def tokens_by_source(run: SynthesisRun, limit: int = 12) -> list[Bar]:
     rows = (run.synthetic.values("source_id", "source__title", "source__lang", "source__kind").annotate(t=Sum("tokens"))
             .order_by("-t")[:limit])
     return _bars([(f"{r['source__title'][:60]} [{r['source__lang']} {r['source__kind']}]", r["t"] or 0) for r in rows])
+
+
+# --- why it stopped, and what to change ---------------------------------------------------
+
+Reason = SynthesisRun.StopReason
+
+# What runs out first when every unit ran below the target, by strategy.
+_EXHAUSTED = {
+    entigraph.ENTIGRAPH: gettext_lazy("ran out of entity pairs and triples before the target"),
+    entigraph.EXTRACTIVE: gettext_lazy("ran out of entity pairs before the target"),
+    entigraph.REPHRASE: gettext_lazy("ran out of documents to rephrase before the target"),
+}
+_EXHAUSTED_ADVICE = {
+    entigraph.ENTIGRAPH: gettext_lazy("Add papers to the topic, or start a new run with more triples per document "
+                                      "(or more entities per document)."),
+    entigraph.EXTRACTIVE: gettext_lazy("Add papers to the topic, or start a new run with more entities per document."),
+    entigraph.REPHRASE: gettext_lazy("Add papers to the topic: a rephrasing run writes three texts per document."),
+}
+_ADVICE = {
+    Reason.CALL_CAP: gettext_lazy("Raise the cap on LLM calls in the admin, then resume: done units are kept."),
+    Reason.COST_CAP: gettext_lazy("Raise the cap on LLM cost in the admin, then resume: done units are kept."),
+    Reason.CANCELLED: gettext_lazy("Resume to go on: done units are kept."),
+    Reason.EMPTY_CORPUS: gettext_lazy("Add papers or tags to the topic, or check its languages and kinds of text."),
+    Reason.ERROR: gettext_lazy("See the error and the worker log; Resume to try again."),
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    reason: str  # a Job.StopReason value
+    summary: str  # why it stopped, with the figures
+    advice: str  # what to change; "" when nothing needs changing
+
+
+def worker_died(run) -> Outcome:
+    """A run failed by synth.jobs.give_up; the training page says it the same way."""
+    last = date_format(timezone.localtime(run.heartbeat_at), "DATETIME_FORMAT") if run.heartbeat_at else "?"
+    return Outcome(Reason.WORKER_DIED, _("The worker died %(n)d times while running this run; last at %(when)s.")
+                   % {"n": run.attempts, "when": last}, _("See the worker log; Resume to try again."))
+
+
+def outcome(run: SynthesisRun) -> Outcome | None:
+    """Why a finished synthesis run stopped, for the run page, the admin list and
+    `manage.py synthesize`; None while it runs (or for a run from before reasons)."""
+    reason = run.stop_reason
+    if not reason or run.is_active:
+        return None
+    if reason == Reason.WORKER_DIED:
+        return worker_died(run)
+    target = run.target_tokens
+    if reason == Reason.EXHAUSTED and target and run.synthetic_tokens < target:
+        figures = _("%(tokens)d of %(target)d target tokens (%(percent)d%%)") % {
+            "tokens": run.synthetic_tokens, "target": target, "percent": 100 * run.synthetic_tokens // target}
+        return Outcome(reason, f"{_EXHAUSTED[run.strategy]}: {figures}", str(_EXHAUSTED_ADVICE[run.strategy]))
+    label = str(Reason(reason).label)
+    if reason in (Reason.TARGET, Reason.CALL_CAP, Reason.COST_CAP) and target:
+        label += ": " + _("%(tokens)d of %(target)d target tokens") % {"tokens": run.synthetic_tokens, "target": target}
+    return Outcome(reason, label, str(_ADVICE.get(reason, "")))

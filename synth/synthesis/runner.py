@@ -47,22 +47,25 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0  # how often the runner beats its heartbeat and looks for a cancel or a takeover
 FLUSH_SECONDS = 0.5  # how long finished units may wait in memory before they are written
 USAGE_SECONDS = 1.0  # how often the run's token and cost totals are refreshed from LLMCall
+Reason = SynthesisRun.StopReason
 
 
 def run_synthesis(run_id: int) -> str:
     """Run (or go on with) a synthesis run; returns its status when this runner stops."""
     token = jobs.new_token()
     # take_over: a redelivered task supersedes a runner that still beats; the old one stops.
-    run = jobs.claim(SynthesisRun, run_id, token=token, stall_seconds=settings.SYNTH_STALL_SECONDS, take_over=True)
+    run = jobs.claim(SynthesisRun, run_id, token=token, stall_seconds=settings.SYNTH_STALL_SECONDS,
+                     max_attempts=settings.SYNTH_MAX_ATTEMPTS, take_over=True)
     if run is None:
-        return "skipped"  # finished, cancelled or gone: a redelivered task does nothing
+        return "skipped"  # finished, cancelled, gone or failed after too many attempts: a redelivered task does nothing
     try:
         documents = snapshot_corpus(run)
         SynthesisRun.objects.filter(pk=run.pk).update(
             source_documents=len(documents), source_tokens=sum(d.tokens for d in documents)
         )
         if not documents:
-            return _finish(run, token, SynthesisRun.Status.FAILED, error=gettext_noop("The topic's corpus is empty."))
+            return _finish(run, token, SynthesisRun.Status.FAILED, stop_reason=Reason.EMPTY_CORPUS,
+                           error=gettext_noop("The topic's corpus is empty."))
         stop = ""
         with _Engine(run, token, documents) as engine:
             for stage in entigraph.STAGES[run.strategy]:
@@ -70,20 +73,24 @@ def run_synthesis(run_id: int) -> str:
                 stop = engine.drive(stage)
                 if stop:
                     break
-        if stop == "cancelled":
-            return _finish(run, token, SynthesisRun.Status.CANCELLED)
+            tokens = engine.budget.tokens
+        if stop == Reason.CANCELLED:
+            return _finish(run, token, SynthesisRun.Status.CANCELLED, stop_reason=stop)
         if stop:
             return _finish(run, token, SynthesisRun.Status.BUDGET, stop_reason=stop)
-        return _finish(run, token, SynthesisRun.Status.DONE)
+        # Every planned unit ran. Below a target that means the topic ran out of entity pairs
+        # and triples (or documents to rephrase): the run page says so and what to change.
+        reached = run.target_tokens and tokens >= run.target_tokens
+        return _finish(run, token, SynthesisRun.Status.DONE, stop_reason=Reason.TARGET if reached else Reason.EXHAUSTED)
     except Superseded:
         log.info("synthesis run %s: taken over by another runner", run_id)
         return "superseded"
     except Exception as e:
-        _finish(run, token, SynthesisRun.Status.FAILED, error=f"{type(e).__name__}: {e}")
+        _finish(run, token, SynthesisRun.Status.FAILED, stop_reason=Reason.ERROR, error=f"{type(e).__name__}: {e}")
         raise
 
 
-def _finish(run: SynthesisRun, token: str, status: str, *, stop_reason: str = "", error: str = "") -> str:
+def _finish(run: SynthesisRun, token: str, status: str, *, stop_reason: str, error: str = "") -> str:
     refresh_usage(run)
     jobs.finish(SynthesisRun, run.pk, token, status, stop_reason=stop_reason, error=error)
     log.info("synthesis run %s: %s %s", run.pk, status, stop_reason or error)
@@ -143,11 +150,11 @@ class _Budget:
 
     def stop_reason(self) -> str:
         if self.target_tokens and self.tokens >= self.target_tokens:
-            return gettext_noop("target tokens reached")
+            return Reason.TARGET
         if self.max_calls and self.calls >= self.max_calls:
-            return gettext_noop("call cap reached")
+            return Reason.CALL_CAP
         if self.max_cost and self.cost >= self.max_cost:
-            return gettext_noop("cost cap reached")
+            return Reason.COST_CAP
         return ""
 
 
@@ -215,7 +222,7 @@ class _Engine:
         outbox: queue.SimpleQueue[_Outcome] = queue.SimpleQueue()
         pump = asyncio.run_coroutine_threadsafe(self._pump(units, outbox), self.loop)
         stop, last_poll, last_usage = "", time.monotonic(), time.monotonic()
-        while stop != "cancelled":
+        while stop != Reason.CANCELLED:
             try:
                 stop = pump.result(timeout=FLUSH_SECONDS)
                 break
@@ -228,7 +235,7 @@ class _Engine:
                 if self._cancel_requested():
                     # Units in flight are cancelled and stay pending for a resume.
                     self._await(self._cancel(pump))
-                    stop = "cancelled"
+                    stop = Reason.CANCELLED
             if self.uses_llm and now - last_usage >= USAGE_SECONDS:
                 self.budget.cost, last_usage = refresh_usage(self.run), now
         self._flush(_drain(outbox))

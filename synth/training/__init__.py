@@ -54,9 +54,15 @@ def start_training(*, synthesis_runs, user=None, **hyperparameters) -> TrainingR
         run = TrainingRun.objects.create(topic_id=runs[0].topic_id, created_by=user if getattr(user, "pk", None) else None,
                                          **values)
         run.synthesis_runs.set(runs)
-        run.artifacts_dir = str(Path(settings.CPT_OUTPUT_DIR) / f"run-{run.pk}")
+        run.artifacts_dir = str(artifacts_dir_for(run))
         run.save(update_fields=["artifacts_dir"])
     return run
+
+
+def artifacts_dir_for(run: TrainingRun) -> Path:
+    """The run's own folder. The id keeps it readable; the uid keeps it apart from the folder
+    of a run with the same id in another database, or in this one before it was recreated."""
+    return Path(settings.CPT_OUTPUT_DIR) / f"run-{run.pk}-{run.uid.hex[:8]}"
 
 
 def cancel_training(run: TrainingRun) -> None:
@@ -73,15 +79,27 @@ def is_stalled(run: TrainingRun) -> bool:
     return jobs.is_stalled(run, stall_seconds=settings.CPT_STALL_SECONDS)
 
 
-def resume_training(run: TrainingRun) -> None:
-    """Queue a stopped run again (the caller enqueues or runs it); its checkpoint is kept."""
-    if not run.is_active:
-        jobs.requeue(run, cancel_requested=False)
+def can_resume(run: TrainingRun) -> bool:
+    """Failed, cancelled or stalled: a resume goes on from the checkpoint."""
+    return run.status in (TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED) or is_stalled(run)
+
+
+def resume_training(run: TrainingRun) -> bool:
+    """Queue a stopped run again (the caller enqueues or runs it); its checkpoint is kept and
+    the attempts count starts again. False when it is still going (and not stalled)."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if run.is_active and not is_stalled(run):
+            return False
+        jobs.requeue(run, cancel_requested=False, error="", finished_at=None)
+    return True
 
 
 def requeue_stalled_runs() -> list[int]:
     """Queue again the running runs whose worker died: no heartbeat for CPT_STALL_SECONDS,
     though a live worker beats every CPT_HEARTBEAT_SECONDS whatever it is doing (loading,
     evaluating, training). Beat calls this every minute and enqueues the ids; the next gpu
-    worker resumes each run from its checkpoint."""
-    return jobs.requeue_stalled(TrainingRun, stall_seconds=settings.CPT_STALL_SECONDS)
+    worker resumes each run from its checkpoint. A run whose worker died on each of its
+    CPT_MAX_ATTEMPTS claims is failed instead."""
+    return jobs.requeue_stalled(TrainingRun, stall_seconds=settings.CPT_STALL_SECONDS,
+                                max_attempts=settings.CPT_MAX_ATTEMPTS)

@@ -14,13 +14,15 @@ from django.utils.translation import gettext_lazy as _
 
 from synth import training
 from synth.models import EvalQuestion, TrainingRun
+from synth.permissions import RUN_TRAINING
 from synth.training.forms import TrainForm
 from synth.training.tasks import enqueue_training
 
 
-@admin.action(description=_("Train a model on the selected runs' synthetic texts"))
+@admin.action(description=_("Train a model on the selected runs' synthetic texts"), permissions=["run_training"])
 def train(modeladmin, request, queryset):
-    """Asks for the base model and hyperparameters on an intermediate page, then only enqueues."""
+    """Asks for the base model and hyperparameters on an intermediate page, then only enqueues.
+    The admin listing it has has_run_training_permission."""
     if "apply" in request.POST:
         form = TrainForm(request.POST)
         if form.is_valid():
@@ -46,12 +48,12 @@ def train(modeladmin, request, queryset):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "topic", "base", "status", "progress", "tokens_per_s", "created_at", "page_link"]
-    list_filter = ["status"]
+    list_display = ["id", "topic", "base", "status", "stop_reason", "progress", "tokens_per_s", "created_at", "page_link"]
+    list_filter = ["status", "stop_reason"]
     search_fields = ["topic__name", "base_model"]
     list_select_related = ["topic"]
-    actions = ["cancel"]
-    STATE = ["status", "cancel_requested", "error", "base_label", "device", "step", "max_steps", "resumed_from_step",
+    actions = ["cancel", "resume"]
+    STATE = ["status", "cancel_requested", "stop_reason", "error", "attempts", "base_label", "device", "step", "max_steps", "resumed_from_step",
              "tokens_per_s", "mfu", "metrics_before", "metrics_after", "manifest", "artifacts_dir", "runner_token", "heartbeat_at",
              "created_by", "created_at", "started_at", "finished_at"]
     fieldsets = [
@@ -84,11 +86,23 @@ class TrainingRunAdmin(admin.ModelAdmin):
             return "-"
         return format_html('<a href="{}">{}</a>', reverse("synth:training_run", args=[run.pk]), _("progress"))
 
-    @admin.action(description=_("Cancel the selected training runs"))
+    def has_run_training_permission(self, request) -> bool:
+        return request.user.has_perm(RUN_TRAINING)
+
+    @admin.action(description=_("Cancel the selected training runs"), permissions=["run_training"])
     def cancel(self, request, queryset):
         for run in queryset:
             training.cancel_training(run)
         self.message_user(request, _("Cancel requested."), messages.SUCCESS)
+
+    @admin.action(description=_("Resume the selected training runs"), permissions=["run_training"])
+    def resume(self, request, queryset):
+        resumed = 0
+        for run in queryset:
+            if training.resume_training(run):
+                enqueue_training(run.pk)
+                resumed += 1
+        self.message_user(request, _("%(n)d run(s) queued again.") % {"n": resumed}, messages.SUCCESS)
 
 
 @admin.register(EvalQuestion)

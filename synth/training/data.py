@@ -50,7 +50,7 @@ def build_corpus(run: TrainingRun) -> Corpus:
 def config_for(run: TrainingRun) -> TrainConfig:
     values = {name: getattr(run, name) for name in HYPERPARAMETERS if name != "step_limit"}
     return TrainConfig(base_model=run.base_model or "tiny", out_dir=Path(run.artifacts_dir), max_steps=run.step_limit,
-                       peak_flops=settings.CPT_PEAK_FLOPS, **values)
+                       peak_flops=settings.CPT_PEAK_FLOPS, run_key=run.uid.hex, **values)
 
 
 def questions_for(run: TrainingRun) -> tuple[list, str]:

@@ -7,6 +7,22 @@ from pathlib import Path
 from django.utils.translation import gettext_lazy
 
 from synth.models import TrainingRun
+from synth.synthesis.pages import Outcome, worker_died
+
+_ADVICE = {
+    TrainingRun.StopReason.CANCELLED: gettext_lazy("Resume to go on from the last checkpoint."),
+    TrainingRun.StopReason.ERROR: gettext_lazy("See the error and the worker log; Resume goes on from the last checkpoint."),
+}
+
+
+def outcome(run: TrainingRun) -> Outcome | None:
+    """Why a stopped training run stopped and what to do; None while it runs or when it is done."""
+    reason = run.stop_reason
+    if not reason or run.is_active:
+        return None
+    if reason == TrainingRun.StopReason.WORKER_DIED:
+        return worker_died(run)
+    return Outcome(reason, str(TrainingRun.StopReason(reason).label), str(_ADVICE.get(reason, "")))
 
 
 def artifacts(run: TrainingRun) -> list[dict]:

@@ -31,6 +31,7 @@ from synth.training import HYPERPARAMETERS
 from synth.training.data import build_corpus, config_for, questions_for, split_sources
 
 log = logging.getLogger(__name__)
+Reason = TrainingRun.StopReason
 
 
 def run_training(run_id: int, *, force: bool = False) -> str:
@@ -38,14 +39,15 @@ def run_training(run_id: int, *, force: bool = False) -> str:
     is left alone, and a run whose worker still beats is left to it unless force=True (the
     new worker takes it over; the old one stops without writing)."""
     token = jobs.new_token()
-    run = jobs.claim(TrainingRun, run_id, token=token, stall_seconds=settings.CPT_STALL_SECONDS, take_over=force)
+    run = jobs.claim(TrainingRun, run_id, token=token, stall_seconds=settings.CPT_STALL_SECONDS,
+                     max_attempts=settings.CPT_MAX_ATTEMPTS, take_over=force)
     if run is None:
         run = TrainingRun.objects.filter(pk=run_id).first()
         if run is None:
             return "missing"  # deleted after it was queued
         return run.status if not run.is_active else "running elsewhere"  # a redelivery while its worker lives
     if run.cancel_requested:  # asked while it waited to be requeued
-        jobs.finish(TrainingRun, run.pk, token, TrainingRun.Status.CANCELLED)
+        jobs.finish(TrainingRun, run.pk, token, TrainingRun.Status.CANCELLED, stop_reason=Reason.CANCELLED)
         return TrainingRun.Status.CANCELLED
     try:
         with jobs.Heartbeat(TrainingRun, run.pk, token=token, every=settings.CPT_HEARTBEAT_SECONDS):
@@ -55,7 +57,7 @@ def run_training(run_id: int, *, force: bool = False) -> str:
         return "superseded"
     except Exception as e:
         error = str(e) if isinstance(e, CPTError) else f"{type(e).__name__}: {e}"
-        jobs.finish(TrainingRun, run.pk, token, TrainingRun.Status.FAILED, error=error)
+        jobs.finish(TrainingRun, run.pk, token, TrainingRun.Status.FAILED, stop_reason=Reason.ERROR, error=error)
         if isinstance(e, CPTError):
             return TrainingRun.Status.FAILED
         raise
@@ -70,6 +72,8 @@ def _train(run: TrainingRun, token: str) -> str:
     cpt_train.validate(cfg)  # bad settings fail here, before any model work
     if not any(t.strip() for t in corpus.synthetic):
         raise CPTError("the corpus is empty: there are no synthetic texts to train on")
+    jobs.assert_owner(TrainingRun, run.pk, token)
+    cpt_train.prepare_out_dir(cfg)  # refuses a folder that holds another run's files, before load_base reads base/
     _raw, held_out = split_sources(run)
     base = cpt_train.load_base(cfg, corpus)
     device = cpt_train.pick_device(cfg)
@@ -97,7 +101,7 @@ def _train(run: TrainingRun, token: str) -> str:
     run.mfu = result.mfu
     if result.status == "cancelled":
         write(manifest=run.manifest, tokens_per_s=run.tokens_per_s, mfu=run.mfu)
-        jobs.finish(TrainingRun, run.pk, token, TrainingRun.Status.CANCELLED)
+        jobs.finish(TrainingRun, run.pk, token, TrainingRun.Status.CANCELLED, stop_reason=Reason.CANCELLED)
         return TrainingRun.Status.CANCELLED
 
     final = cpt_model.load_pretrained(str(result.final_dir))

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Q
 
-from synth.models import SynthesisRun, Topic
-from synth.synthesis import RunError, entigraph, resume_run, start_run
+from synth.management.arguments import topic_from_arg
+from synth.models import SynthesisRun
+from synth.synthesis import RunError, entigraph, pages, resume_run, start_run
 from synth.synthesis.runner import run_synthesis
 from synth.synthesis.tasks import enqueue_synthesis
 
@@ -34,7 +34,9 @@ class Command(BaseCommand):
             if not resume_run(run, force=True):
                 raise CommandError(f"run {run.pk} is {run.status}: nothing to resume")
         else:
-            topic = self._topic(options["topic"])
+            if not options["topic"]:
+                raise CommandError("name a topic (id or name), or --resume RUN")
+            topic = topic_from_arg(options["topic"])
             try:
                 run = start_run(
                     topic=topic, strategy=options["strategy"], target_tokens=options["target_tokens"],
@@ -49,17 +51,11 @@ class Command(BaseCommand):
             return
         status = run_synthesis(run.pk)
         run.refresh_from_db()
+        outcome = pages.outcome(run)
         self.stdout.write(
-            f"run {run.pk}: {status} {run.stop_reason}".rstrip()
+            f"run {run.pk}: {status}" + (f" ({outcome.summary})" if outcome else "")
             + f"; {run.synthetic_documents} texts, {run.synthetic_tokens} synthetic tokens"
             f" from {run.source_tokens} source tokens, {run.calls} LLM calls, ${run.cost_usd}"
         )
-
-    def _topic(self, ref: str | None) -> Topic:
-        if not ref:
-            raise CommandError("name a topic (id or name), or --resume RUN")
-        query = Q(name=ref) | (Q(pk=int(ref)) if ref.isdigit() else Q())
-        topic = Topic.objects.filter(query).first()
-        if topic is None:
-            raise CommandError(f"no topic {ref!r}")
-        return topic
+        if outcome and outcome.advice:
+            self.stdout.write(outcome.advice)

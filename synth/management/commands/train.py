@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from synth import training
+from synth.management.arguments import topic_from_arg
 from synth.models import SynthesisRun, TrainingRun
 from synth.training.runner import run_training
 from synth.training.tasks import enqueue_training
@@ -15,6 +16,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("runs", nargs="*", type=int, help="synthesis run ids")
+        parser.add_argument("--topic", help="instead of run ids: every finished synthesis run of this topic (id or name)")
         parser.add_argument("--base-model", help="hub id or local path (default: CPT_BASE_MODEL, empty: tiny)")
         for name in training.HYPERPARAMETERS:
             field = TrainingRun._meta.get_field(name)
@@ -30,9 +32,17 @@ class Command(BaseCommand):
                 raise CommandError(f"no training run {options['resume']}")
             training.resume_training(run)  # a stopped run is queued again; its checkpoint is kept
         else:
-            runs = list(SynthesisRun.objects.filter(pk__in=options["runs"]))
-            if len(runs) != len(set(options["runs"])) or not runs:
-                raise CommandError("give the ids of existing synthesis runs")
+            if options["topic"]:
+                if options["runs"]:
+                    raise CommandError("give synthesis run ids or --topic, not both")
+                topic = topic_from_arg(options["topic"])
+                runs = list(topic.runs.filter(status__in=training.FINISHED_SYNTHESIS))
+                if not runs:
+                    raise CommandError(f"topic #{topic.pk} {topic.name!r} has no finished synthesis run")
+            else:
+                runs = list(SynthesisRun.objects.filter(pk__in=options["runs"]))
+                if len(runs) != len(set(options["runs"])) or not runs:
+                    raise CommandError("give the ids of existing synthesis runs, or --topic")
             values = {name: options[name] for name in ["base_model", *training.HYPERPARAMETERS]
                       if options[name] is not None}
             try:

@@ -184,7 +184,7 @@ def test_call_cap_stops_the_run_at_exactly_that_many_calls(synth_llm, topic):
     run = start(topic, max_calls=7)
     assert run_synthesis(run.pk) == "budget"
     run.refresh_from_db()
-    assert run.stop_reason == "call cap reached"
+    assert run.stop_reason == "call_cap"
     assert run.calls == 7 == synth_llm.request_count
     assert run.units.filter(status="done").count() == 7
     assert run.units.filter(stage="pair", status="done").count() == 5
@@ -202,7 +202,7 @@ def test_token_target_stops_after_the_unit_that_reaches_it(synth_llm, settings, 
     run = start(topic, target_tokens=1, triples_per_document=0)
     assert run_synthesis(run.pk) == "budget"
     run.refresh_from_db()
-    assert run.stop_reason == "target tokens reached"
+    assert run.stop_reason == "target"
     assert run.units.filter(status="done").count() == 1 == run.synthetic_documents
     assert synth_llm.request_count == 1
 

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_a_second_claimer_is_refused_while_the_owner_beats(finished_synthesis, cpt_settings):
     run = training.start_training(synthesis_runs=[finished_synthesis])
-    assert jobs.claim(TrainingRun, run.pk, token="first", stall_seconds=60) is not None
-    assert jobs.claim(TrainingRun, run.pk, token="second", stall_seconds=60) is None
+    assert jobs.claim(TrainingRun, run.pk, token="first", stall_seconds=60, max_attempts=3) is not None
+    assert jobs.claim(TrainingRun, run.pk, token="second", stall_seconds=60, max_attempts=3) is None
     assert run_training(run.pk) == "running elsewhere"  # a redelivered task
     run.refresh_from_db()
     assert (run.status, run.runner_token, run.step) == ("running", "first", 0)
@@ -33,8 +33,8 @@ def test_a_stalled_run_goes_to_exactly_one_new_claimer(finished_synthesis, cpt_s
     run = training.start_training(synthesis_runs=[finished_synthesis])
     long_ago = timezone.now() - dt.timedelta(hours=1)
     TrainingRun.objects.filter(pk=run.pk).update(status="running", runner_token="dead", heartbeat_at=long_ago)
-    assert jobs.claim(TrainingRun, run.pk, token="second", stall_seconds=60) is not None
-    assert jobs.claim(TrainingRun, run.pk, token="third", stall_seconds=60) is None
+    assert jobs.claim(TrainingRun, run.pk, token="second", stall_seconds=60, max_attempts=3) is not None
+    assert jobs.claim(TrainingRun, run.pk, token="third", stall_seconds=60, max_attempts=3) is None
     assert TrainingRun.objects.get(pk=run.pk).runner_token == "second"
 
 
@@ -55,7 +55,7 @@ def test_a_superseded_trainer_stops_without_writing(finished_synthesis, cpt_sett
     thread = threading.Thread(target=first_trainer)
     thread.start()
     wait_until(lambda: TrainingRun.objects.get(pk=run.pk).step >= 3, what="three steps in the first trainer")
-    assert jobs.claim(TrainingRun, run.pk, token="new-owner", stall_seconds=60, take_over=True) is not None
+    assert jobs.claim(TrainingRun, run.pk, token="new-owner", stall_seconds=60, max_attempts=3, take_over=True) is not None
     step_at_takeover = TrainingRun.objects.get(pk=run.pk).step
     thread.join(timeout=120)
     assert not thread.is_alive()
