@@ -78,7 +78,7 @@ def _app_programs() -> dict[str, list[str]]:
     bin_dir = os.path.dirname(sys.executable)
     return {
         "web": [os.path.join(bin_dir, "gunicorn"), "config.wsgi", "-b", f"{HOST}:{PORT}", "--workers", "2",
-                "--threads", "4", "--access-logfile", "-"],
+                "--threads", "4", "--access-logfile", "-", "--no-control-socket"],
         "worker": [os.path.join(bin_dir, "celery"), "-A", "config", "worker", "-Q", "default,llm,gpu",
                    "--concurrency", os.environ.get("WORKER_CONCURRENCY", "2"), "-l", "INFO"],
         "beat": [os.path.join(bin_dir, "celery"), "-A", "config", "beat", "-l", "INFO",
