@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test install browser-deps clean-var
+.PHONY: run test stop install browser-deps clean-var
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -24,6 +24,11 @@ browser-deps:
 
 test: install browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Stops the embedded PostgreSQL and Redis under var/ (a Ctrl-C on `make run` and the end of
+# `make test` already stop what they started).
+stop:
+	$(BIN)/python -c "from config import services; services.stop_all()"
 
 clean-var:
 	$(BIN)/python -c "from config import services; services.stop_all()" || true

@@ -8,20 +8,20 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
+from papers.languages import CJK, CJK_RANGES
 from papers.models import Commentary, Paper, PaperText
 from synth.models import CorpusDocument, Topic
 
 # One estimate everywhere (sources, synthetic texts, budgets), so ratios compare like with
 # like: a CJK character or a short word is one token, a long word one per six letters.
-_TOKEN_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]|[^\W_]+|[^\w\s]", re.UNICODE)
-_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_TOKEN_RE = re.compile(f"[{CJK_RANGES}]|[^\\W_]+|[^\\w\\s]")
 
 
 def count_tokens(text: str) -> int:
     total = 0
     for match in _TOKEN_RE.finditer(text):
         piece = match.group()
-        if len(piece) == 1 or _CJK_RE.match(piece):
+        if len(piece) == 1 or CJK.match(piece):
             total += 1
         else:
             # A word mixing scripts (e.g. "LLM을") still splits at the CJK boundary above.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.translation import get_language, gettext
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -12,7 +12,7 @@ from digest import signed_links, subscriptions
 from digest.forms import PreferencesForm, SubscribeForm
 from digest.mail import MailError
 from digest.models import Subscriber
-from papers.languages import normalize_lang
+from papers.languages import reader_lang
 
 
 def _bad_link(request: HttpRequest, error: signed_links.BadLink) -> HttpResponse:
@@ -33,7 +33,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
             return render(request, "digest/subscribe_sent.html", {"email": result.subscriber.email})
         return render(request, "digest/subscribe.html", {"form": form}, status=400)
     # The digest's language defaults to the interface language the reader is using.
-    form = SubscribeForm(initial={"lang": normalize_lang(get_language()) or "en"})
+    form = SubscribeForm(initial={"lang": reader_lang()})
     return render(request, "digest/subscribe.html", {"form": form})
 
 
