@@ -3,6 +3,7 @@
 makemessages runs on a copy of the sources (it rewrites the catalogues it finds), and every
 message it extracts must be translated in the committed catalogues."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -23,8 +24,12 @@ def extracted(tmp_path_factory) -> Path:
             shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, copy / name)
+    # Addresses that are never dialled: makemessages needs no server, and the copy must not
+    # start embedded ones of its own under its var/.
+    offline = {**os.environ, "DATABASE_URL": "postgres://unused@127.0.0.1:9/unused", "REDIS_URL": "redis://127.0.0.1:9/0"}
     subprocess.run([sys.executable, "manage.py", "makemessages", "-l", "ko", "-l", "zh_Hans", "--no-obsolete"],
-                   cwd=copy, check=True, capture_output=True)
+                   cwd=copy, env=offline, check=True, capture_output=True)
+    assert not (copy / "var" / "pg").exists() and not (copy / "var" / "redis.sock").exists()
     return copy
 
 
