@@ -6,6 +6,7 @@ the embedded PostgreSQL and Redis under var/ (started by config.services).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -44,6 +45,15 @@ def env_float(name: str, default: float) -> float:
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_networks(name: str) -> list[str]:
+    """Comma-separated CIDRs (a bare address is a network of one), checked here: a typo must
+    not silently trust nobody or everybody."""
+    try:
+        return [str(ipaddress.ip_network(cidr, strict=False)) for cidr in env_list(name, "")]
+    except ValueError as e:
+        raise ImproperlyConfigured(f"{name}: {e}") from None
 
 
 def env_secret(name: str) -> str:
@@ -173,9 +183,11 @@ CELERY_TASK_ROUTES = {
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Fails open: while Redis is unreachable every read misses and writes are dropped
+        # (rate limits let clients through, query vectors are computed again), logged once.
+        "BACKEND": "config.cache.FailOpenRedisCache",
         "LOCATION": os.environ.get("REDIS_URL") or f"unix://{services.REDIS_SOCKET}?db=1",
-        # A hung Redis must not hang a request: give up after a second (callers fail open).
+        # A hung Redis must not hang a request: give up after a second.
         "OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
     }
 }
@@ -212,6 +224,7 @@ LOGGING = {
         "papers": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
         "digest": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
         "synth": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+        "config": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     },
 }
 
@@ -364,7 +377,22 @@ EMBEDDINGS_QUERY_CACHE_SECONDS = env_int("EMBEDDINGS_QUERY_CACHE_SECONDS", 24 * 
 SEARCH_RATE_LIMIT = env_int("SEARCH_RATE_LIMIT", 120)  # searches (page or API) per client per window; 0: off
 SEARCH_RATE_WINDOW = env_int("SEARCH_RATE_WINDOW", 60)  # seconds
 SEARCH_MAX_QUERY_CHARS = env_int("SEARCH_MAX_QUERY_CHARS", 500)
-# --- end search ------------------------------------------------------------------------------
+# Seconds a search waits for its query vector; then it answers with the word matches alone and
+# says so. The embedding goes on in the background and fills the cache for the next search.
+SEARCH_EMBED_TIMEOUT = env_float("SEARCH_EMBED_TIMEOUT", 1.5)
+
+# --- Abuse limits (papers.views.ratelimit, on django-ratelimit) ------------------------------
+SUBSCRIBE_RATE_LIMIT = env_int("SUBSCRIBE_RATE_LIMIT", 5)  # subscribe forms sent per client per window; 0: off
+SUBSCRIBE_RATE_WINDOW = env_int("SUBSCRIBE_RATE_WINDOW", 3600)  # seconds
+
+# Reverse proxies whose X-Forwarded-For is believed (comma-separated CIDRs, e.g. 10.0.0.0/8,::1/128).
+# Empty: the peer address is the client, and X-Forwarded-For is ignored (any client could write it).
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+RATELIMIT_IP_META_KEY = "papers.views.ratelimit.client_address"
+RATELIMIT_IPV4_MASK = 32
+RATELIMIT_IPV6_MASK = 64  # one IPv6 client gets a whole /64: per address, it could pick a new bucket per request
+RATELIMIT_FAIL_OPEN = True  # no counter to be had (Redis down): let the request through
+# --- end search and abuse limits -------------------------------------------------------------
 
 # --- cpt: continued pretraining on a topic's synthetic corpus ------------------------------
 # synth.training (and its runner) is the only reader of CPT_*; synth.cpt (torch, no Django) gets them in a TrainConfig.

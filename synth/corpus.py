@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from dataclasses import dataclass
 
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Q
 
 from papers.languages import CJK, CJK_RANGES
@@ -85,6 +88,35 @@ def topic_documents(topic: Topic) -> list[Document]:
                 kind=CorpusDocument.Kind.COMMENTARY, lang=c.lang, text=c.body.strip(),
             ))
     return docs
+
+
+# The topic page's table of documents is cached: building it reads and counts every text of
+# the topic, and the page is public. Any write to texts, papers, commentary or a topic's choice
+# of them starts a new generation (synth.apps connects the signals); bulk writes that send no
+# signal are caught up by the expiry.
+OVERVIEW_SECONDS = 600
+_OVERVIEW_GENERATION = "synth:topic-overview:generation"
+
+
+def topic_overview(topic: Topic) -> list[dict]:
+    """What the topic page lists of each document (paper_id, title, kind, lang, tokens)."""
+    generation = cache.get_or_set(_OVERVIEW_GENERATION, lambda: uuid.uuid4().hex, timeout=None)
+    key = f"synth:topic-overview:{topic.pk}:{topic.modified_at.timestamp()}:{generation}"
+    rows = cache.get(key)
+    if rows is None:
+        rows = [
+            {"paper_id": d.paper_id, "title": d.title, "kind": d.kind, "lang": d.lang, "tokens": d.tokens}
+            for d in topic_documents(topic)
+        ]
+        cache.set(key, rows, OVERVIEW_SECONDS)
+    return rows
+
+
+def forget_topic_overviews() -> None:
+    """Every topic page's table is built again on its next view."""
+    cache.set(_OVERVIEW_GENERATION, uuid.uuid4().hex, timeout=None)
+    # Once more when the write commits: a page built in between read the rows before it.
+    transaction.on_commit(lambda: cache.set(_OVERVIEW_GENERATION, uuid.uuid4().hex, timeout=None))
 
 
 def snapshot_corpus(run) -> list[CorpusDocument]:

@@ -13,6 +13,7 @@ from digest.forms import PreferencesForm, SubscribeForm
 from digest.mail import MailError
 from digest.models import Subscriber
 from papers.languages import reader_lang
+from papers.views.ratelimit import limit_per_client
 
 
 def _bad_link(request: HttpRequest, error: signed_links.BadLink) -> HttpResponse:
@@ -20,6 +21,7 @@ def _bad_link(request: HttpRequest, error: signed_links.BadLink) -> HttpResponse
 
 
 @require_http_methods(["GET", "POST"])
+@limit_per_client("subscribe")  # each form sent mails a stranger's address: SUBSCRIBE_RATE_LIMIT per client
 def subscribe(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = SubscribeForm(request.POST)

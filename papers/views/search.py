@@ -4,7 +4,6 @@ input gets a message, never a 500."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
@@ -14,18 +13,22 @@ from django.views.decorators.http import require_safe
 from papers.forms import SearchForm
 from papers.languages import reader_lang
 from papers.search import search_papers
-from papers.views.ratelimit import allow_search, client_of
+from papers.views.ratelimit import over_limit, window_seconds
 
 
 def _too_many() -> str:
     return _("Too many searches from your address. Please wait a minute and try again.")
 
 
+def _words_only() -> str:
+    return _("Search by meaning is unavailable right now; these results match your words only.")
+
+
 def search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET or None)
     results, limited = None, False
     if form.is_bound:
-        limited = not allow_search(client=client_of(request))
+        limited = over_limit(request, "search")
         if not limited and form.is_valid() and form.cleaned_data["q"]:
             results = search_papers(**form.cleaned_data, reader_lang=reader_lang())
     # Live search asks for the results block only; a plain GET (no JS) and htmx's history
@@ -41,8 +44,8 @@ def search(request: HttpRequest) -> HttpResponse:
 @require_safe
 def api_search(request: HttpRequest) -> JsonResponse:
     """GET /api/search?q=...&k=10&tag=&lang=&date_from=&date_to=&issue= -> ranked papers."""
-    if not allow_search(client=client_of(request)):
-        return JsonResponse({"error": _too_many()}, status=429, headers={"Retry-After": str(settings.SEARCH_RATE_WINDOW)})
+    if over_limit(request, "search"):
+        return JsonResponse({"error": _too_many()}, status=429, headers={"Retry-After": str(window_seconds("search"))})
     form = SearchForm(request.GET, require_query=True)
     if not form.is_valid():
         return JsonResponse({"error": " ".join(form.messages()), "fields": form.errors.get_json_data()}, status=400)
@@ -52,6 +55,8 @@ def api_search(request: HttpRequest) -> JsonResponse:
             "query": form.cleaned_data["q"],
             "k": form.cleaned_data["k"],
             "semantic": results.semantic,
+            # The page's words for a search by words alone (embeddings down or too slow).
+            "notice": "" if results.semantic else _words_only(),
             "results": [
                 {
                     "arxiv_id": hit.paper.arxiv_id,

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from synth import synthesis
-from synth.corpus import topic_documents
+from synth.corpus import topic_overview
 from synth.models import SynthesisRun, Topic
 from synth.permissions import RUN_SYNTHESIS, lab_permission_required
 from synth.synthesis import pages
@@ -25,10 +25,10 @@ def topic_list(request: HttpRequest) -> HttpResponse:
 
 def topic_detail(request: HttpRequest, pk: int) -> HttpResponse:
     topic = get_object_or_404(Topic, pk=pk)
-    documents = topic_documents(topic)
+    documents = topic_overview(topic)
     topic_runs = topic.runs.all()[:20] if request.user.has_perm(VIEW_RUN) else []
     return render(request, "synth/topic.html", {
-        "topic": topic, "documents": documents, "total_tokens": sum(d.tokens for d in documents), "runs": topic_runs,
+        "topic": topic, "documents": documents, "total_tokens": sum(d["tokens"] for d in documents), "runs": topic_runs,
     })
 
 

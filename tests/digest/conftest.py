@@ -10,6 +10,7 @@ import email.policy
 import re
 import socket
 import threading
+import uuid
 from dataclasses import dataclass, field
 
 import pytest
@@ -100,6 +101,13 @@ class SmtpSink:
     def heal(self) -> None:
         self.drop_after = self.hold_after = None
         self.release.set()
+
+
+@pytest.fixture(autouse=True)
+def private_rate_limits(settings):
+    """Cache keys of this test's own: the subscribe form's per-client budget (all test clients
+    are 127.0.0.1) never carries over from another test or an earlier run."""
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"digest-test-{uuid.uuid4().hex}"}}
 
 
 def _free_port() -> int:

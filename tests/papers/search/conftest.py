@@ -27,7 +27,7 @@ def search_cache(settings):
         db = int(os.environ.get("TEST_REDIS_DB", "15"))
         settings.CACHES = {
             "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "BACKEND": "config.cache.FailOpenRedisCache",
                 "LOCATION": f"unix://{services.REDIS_SOCKET}?db={db}",
                 "KEY_PREFIX": "search-tests",
             }
@@ -61,12 +61,16 @@ class EmbeddingsServer:
     """A scripted OpenAI-compatible /v1/embeddings server over real HTTP on 127.0.0.1.
 
     Vectors are deterministic per input text (seeded by its hash), so a query equal to a
-    passage finds it. `status` scripts every reply's HTTP status; `dim` the vectors' size."""
+    passage finds it. `status` scripts every reply's HTTP status; `dim` the vectors' size;
+    `hold()` keeps every reply back until `release()` (or close), as a hung endpoint would."""
 
     def __init__(self):
         self.requests: list[dict] = []
         self.status = 200
         self.dim = 384
+        self.answered = 0
+        self.released = threading.Event()
+        self.released.set()
         handler = self._handler()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
@@ -79,6 +83,12 @@ class EmbeddingsServer:
         v = np.random.default_rng(seed).standard_normal(dim)
         return (v / np.linalg.norm(v)).tolist()
 
+    def hold(self) -> None:
+        self.released.clear()
+
+    def release(self) -> None:
+        self.released.set()
+
     def _handler(self):
         server = self
 
@@ -89,6 +99,7 @@ class EmbeddingsServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 server.requests.append(body)
+                server.released.wait(timeout=120)
                 if server.status != 200:
                     payload = {"error": {"message": "scripted failure", "type": "server_error"}}
                     status = server.status
@@ -103,10 +114,12 @@ class EmbeddingsServer:
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
+                server.answered += 1
 
         return Handler
 
     def close(self):
+        self.release()
         self.httpd.shutdown()
         self.httpd.server_close()
 
