@@ -293,7 +293,7 @@ DIGEST_LINK_MAX_AGE = env_int("DIGEST_LINK_MAX_AGE", 400 * 24 * 3600)
 DIGEST_MAX_ATTEMPTS = env_int("DIGEST_MAX_ATTEMPTS", 6)  # temporary SMTP failures before a delivery is given up
 DIGEST_RETRY_BACKOFF = env_int("DIGEST_RETRY_BACKOFF", 60)  # seconds before the first retry; doubles each time
 # A row 'sending' for longer than this was left by a killed worker (a send takes seconds,
-# EMAIL_TIMEOUT bounds a hung one): digest.tasks.requeue_stale_deliveries queues it again.
+# EMAIL_TIMEOUT bounds a hung one): digest.tasks.send_due_deliveries holds it as 'unknown'.
 DIGEST_SENDING_STALE_AFTER = env_int("DIGEST_SENDING_STALE_AFTER", 15 * 60)
 
 from celery.schedules import crontab  # noqa: E402  (beat reads the schedule in CELERY_TIMEZONE)
@@ -303,7 +303,7 @@ CELERY_BEAT_SCHEDULE = {
     "digest-build-weekly-issue": {"task": "digest.tasks.build_weekly_issue", "schedule": crontab(minute=0, hour=6, day_of_week="mon")},
     # Published issues that nobody pressed "send" for go out on Monday at nine.
     "digest-send-published-issues": {"task": "digest.tasks.send_published_issues", "schedule": crontab(minute=0, hour=9, day_of_week="mon")},
-    "digest-requeue-stale-deliveries": {"task": "digest.tasks.requeue_stale_deliveries", "schedule": crontab(minute="*/5")},
+    "digest-send-due-deliveries": {"task": "digest.tasks.send_due_deliveries", "schedule": crontab(minute="*")},
 }
 # --- end of email digest -----------------------------------------------------------------
 

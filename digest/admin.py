@@ -160,10 +160,22 @@ class DeliveryAdmin(admin.ModelAdmin):
     search_fields = ("subscriber__email",)
     list_select_related = ("issue", "subscriber")
     readonly_fields = ("issue", "subscriber", "status", "attempts", "next_attempt_at", "claimed_at", "sent_at", "last_error")
-    actions = ["retry_failed"]
+    actions = ["retry_failed", "release_unknown", "mark_sent"]
 
     def has_add_permission(self, request) -> bool:
         return False  # rows are made by sending.enqueue_issue, one per (issue, subscriber)
+
+    @admin.action(description=_("Send the selected 'unknown' deliveries again (they were not mailed)"), permissions=["change"])
+    def release_unknown(self, request, queryset: QuerySet[Delivery]) -> None:
+        n = queryset.filter(status=Delivery.Status.UNKNOWN).count()
+        for issue_id in sending.release_unknown(queryset):
+            tasks.send_issue.delay_on_commit(issue_id)
+        self.message_user(request, ngettext("%d delivery queued again.", "%d deliveries queued again.", n) % n)
+
+    @admin.action(description=_("Mark the selected 'unknown' deliveries as sent (they were mailed)"), permissions=["change"])
+    def mark_sent(self, request, queryset: QuerySet[Delivery]) -> None:
+        n = sending.mark_sent(queryset)
+        self.message_user(request, ngettext("%d delivery marked sent.", "%d deliveries marked sent.", n) % n)
 
     @admin.action(description=_("Retry the selected failed deliveries"), permissions=["change"])
     def retry_failed(self, request, queryset: QuerySet[Delivery]) -> None:

@@ -47,7 +47,9 @@ class Subscriber(models.Model):
 
 class Delivery(models.Model):
     """One issue to one subscriber. The row is claimed (queued -> sending) before the mail
-    goes out, so no crash, retry or second send command mails anyone twice."""
+    goes out, so no crash, retry or second send command mails anyone twice. A row whose
+    sender died mid-send is held as 'unknown' (the server may have taken the message) until
+    an editor releases it or marks it sent; it is never sent again by itself."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("queued")
@@ -55,6 +57,7 @@ class Delivery(models.Model):
         SENT = "sent", _("sent")
         SKIPPED = "skipped", _("skipped")  # nothing for the subscriber's tags, or they left meanwhile
         FAILED = "failed", _("failed")
+        UNKNOWN = "unknown", _("unknown: the sender stopped mid-send")
 
     issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("issue"))
     subscriber = models.ForeignKey(
@@ -78,7 +81,7 @@ class Delivery(models.Model):
         indexes = [
             # digest.sending.send_due: the queued rows of an issue whose time has come.
             models.Index(fields=["issue", "status", "next_attempt_at"], name="delivery_due_idx"),
-            # digest.sending.requeue_stale: rows left in 'sending' by a killed worker.
+            # digest.sending.hold_interrupted: rows left in 'sending' by a killed worker.
             models.Index(fields=["status", "claimed_at"], name="delivery_stale_idx"),
         ]
 

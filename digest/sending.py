@@ -3,16 +3,26 @@
 Every (issue, subscriber) has one Delivery row (unique). A sender claims a row with a
 conditional update (queued -> sending) before it talks to SMTP, so two workers, a retry or
 a second `send_issue` command never send the same row twice: the loser updates 0 rows.
+One sender works on an issue at a time (a PostgreSQL advisory lock); others return at once.
+
+The one window no claim closes: the SMTP server has accepted a message and the sender dies
+before it marks the row sent. Such a row stays 'sending'; hold_interrupted() turns it into
+'unknown', and only an editor sends it again (release_unknown) or marks it sent (mark_sent).
+
+A failure of the server or the connection (refused, dropped, timed out, our login refused)
+is nobody's address's fault: the row goes back to the queue without spending an attempt, and
+the pass stops until the server is back. Only replies about a message count as attempts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection as db_connection, transaction
+from django.db import connection as db_connection
 from django.db.models import Count, F
 from django.utils import timezone
 
@@ -24,6 +34,8 @@ from papers.models import Issue
 log = logging.getLogger(__name__)
 
 BATCH = 200  # rows read per query; each is still claimed on its own
+# pg_try_advisory_lock(SENDER_LOCK, issue id): the one sender of an issue at a time.
+SENDER_LOCK = 0x64696765  # "dige"
 
 
 @dataclass
@@ -69,7 +81,33 @@ def send_issue(issue: Issue, *, now: dt.datetime | None = None) -> SendReport:
 
 
 def send_due(issue: Issue, *, now: dt.datetime | None = None) -> SendReport:
-    """One pass over the issue's queued deliveries that are due at `now`, in id order."""
+    """One pass over the issue's queued deliveries that are due at `now`, in id order. If
+    another sender is working on this issue, returns at once: that one sends them."""
+    with _sole_sender(issue) as alone:
+        if not alone:
+            return SendReport(stopped="another sender is sending this issue")
+        return _send_due(issue, now=now)
+
+
+@contextlib.contextmanager
+def _sole_sender(issue: Issue):
+    """Whether this process holds the issue's sender lock. A session lock, so a sender that
+    dies (SIGKILL, OOM) lets go with its database connection."""
+    if db_connection.vendor != "postgresql":
+        yield True
+        return
+    with db_connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [SENDER_LOCK, issue.pk])
+        alone = cursor.fetchone()[0]
+    try:
+        yield alone
+    finally:
+        if alone:
+            with db_connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [SENDER_LOCK, issue.pk])
+
+
+def _send_due(issue: Issue, *, now: dt.datetime | None) -> SendReport:
     issue = freeze_if_published(issue)
     now = now or timezone.now()
     report = SendReport()
@@ -100,17 +138,11 @@ def send_due(issue: Issue, *, now: dt.datetime | None = None) -> SendReport:
 
 
 def _claim(delivery: Delivery) -> bool:
-    with transaction.atomic():
-        if db_connection.vendor == "postgresql":
-            # The claim needs to be visible to other senders at once, not on disk at once:
-            # should PostgreSQL crash before flushing it, the row is back to 'queued', which is
-            # where requeue_stale would have put it anyway. The 'sent' mark stays synchronous.
-            # Saves one fsync per message (bench/digest.py).
-            with db_connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        return bool(Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.QUEUED).update(
-            status=Delivery.Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1
-        ))
+    # Committed durably before SMTP is spoken to (no asynchronous commit here): a claim lost
+    # in a database crash would put a row that may have been mailed back in the queue.
+    return bool(Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.QUEUED).update(
+        status=Delivery.Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1
+    ))
 
 
 def _send_one(delivery: Delivery, *, renderer: mail.IssueMail, connection, report: SendReport) -> None:
@@ -131,6 +163,14 @@ def _send_one(delivery: Delivery, *, renderer: mail.IssueMail, connection, repor
     try:
         mail.send(message, connection=connection)
     except mail.MailError as e:
+        if e.connection_lost:
+            # The server is away or refuses us: not this address's fault, and not an attempt.
+            Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
+                status=Delivery.Status.QUEUED, attempts=F("attempts") - 1, last_error=str(e)
+            )
+            report.retrying += 1
+            report.stopped = str(e)
+            return
         if e.bad_address:
             _finish(delivery, Delivery.Status.FAILED, error=str(e))
             Subscriber.objects.filter(pk=subscriber.pk).update(status=Subscriber.Status.BOUNCED, bounce_reason=str(e))
@@ -146,8 +186,6 @@ def _send_one(delivery: Delivery, *, renderer: mail.IssueMail, connection, repor
                 status=Delivery.Status.QUEUED, next_attempt_at=timezone.now() + wait, last_error=str(e)
             )
             report.retrying += 1
-        if e.connection_lost:
-            report.stopped = str(e)
         return
     _finish(delivery, Delivery.Status.SENT)
     report.sent += 1
@@ -173,24 +211,38 @@ def _next_due(issue: Issue, *, stopped: bool) -> dt.datetime | None:
     return first
 
 
-def requeue_stale(*, older_than: dt.timedelta | None = None) -> int:
-    """Rows claimed more than `older_than` ago and still 'sending'.
+def hold_interrupted(*, older_than: dt.timedelta | None = None) -> int:
+    """Rows claimed more than `older_than` ago and still 'sending' become 'unknown'.
 
-    Why: a worker killed (OOM, deploy, power) between claiming a row and recording the
-    result leaves it in 'sending' for ever, and that subscriber would never get the issue.
+    Why: a sender killed (OOM, deploy, power) between claiming a row and recording the
+    result leaves it in 'sending' for ever. Whether the mail left cannot be known from here:
+    the server may have answered 250 the moment before the sender died. Sending it again
+    could mail someone twice, so the row waits for an editor (release_unknown, mark_sent).
     A live send finishes within EMAIL_TIMEOUT, far below DIGEST_SENDING_STALE_AFTER, so an
-    old claim means the sender is gone. Its mail most likely never left (the gap between the
-    server's 250 and our UPDATE is tiny), so the row is queued again; the stable Message-ID
-    covers the rare case where it did. Rows that keep getting stuck are given up."""
+    old claim means the sender is gone."""
     older_than = dt.timedelta(seconds=settings.DIGEST_SENDING_STALE_AFTER) if older_than is None else older_than
-    stale = Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lte=timezone.now() - older_than)
-    given_up = stale.filter(attempts__gte=settings.DIGEST_MAX_ATTEMPTS).update(
-        status=Delivery.Status.FAILED, last_error="left in 'sending' by a stopped worker too many times"
+    held = Delivery.objects.filter(
+        status=Delivery.Status.SENDING, claimed_at__lte=timezone.now() - older_than
+    ).update(status=Delivery.Status.UNKNOWN, last_error="the sender stopped while sending: it may have been mailed")
+    if held:
+        log.warning("%d deliveries left in 'sending' by a stopped sender are held as 'unknown' for an editor", held)
+    return held
+
+
+def release_unknown(deliveries) -> list[int]:
+    """An editor's word that these 'unknown' rows were not mailed: they are queued to be sent.
+    Returns the issues that now have rows to send."""
+    rows = deliveries.filter(status=Delivery.Status.UNKNOWN)
+    issue_ids = list(rows.values_list("issue_id", flat=True).distinct())
+    rows.update(status=Delivery.Status.QUEUED, next_attempt_at=timezone.now(), last_error="released by an editor")
+    return issue_ids
+
+
+def mark_sent(deliveries) -> int:
+    """An editor's word that these 'unknown' rows were mailed (e.g. the SMTP server's log shows it)."""
+    return deliveries.filter(status=Delivery.Status.UNKNOWN).update(
+        status=Delivery.Status.SENT, sent_at=timezone.now(), last_error="marked sent by an editor"
     )
-    requeued = stale.update(status=Delivery.Status.QUEUED, next_attempt_at=timezone.now(), last_error="requeued: the worker sending it stopped")
-    if requeued or given_up:
-        log.warning("requeued %d deliveries left in 'sending', gave up %d", requeued, given_up)
-    return requeued
 
 
 def issues_with_due_deliveries() -> list[int]:

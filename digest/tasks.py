@@ -15,13 +15,13 @@ log = logging.getLogger(__name__)
 
 @shared_task(acks_late=True)
 def send_issue(issue_id: int) -> str:
-    """Enqueue and send one published issue. Safe to run twice at once: rows are claimed."""
+    """Enqueue and send one published issue. Safe to run twice at once: one sender per issue
+    works, the other returns. Rows left for later (temporary errors, the SMTP server away)
+    are sent by send_due_deliveries, the one path that comes back to an issue."""
     issue = Issue.objects.filter(pk=issue_id, status=Issue.Status.PUBLISHED).first()
     if issue is None:
         return "not published"  # unpublished or deleted after it was queued
     report = sending.send_issue(issue)
-    if report.retry_at:  # temporary failures wait out their backoff, then this task runs again
-        send_issue.apply_async((issue_id,), eta=report.retry_at)
     log.info("issue %s: %s", issue, report)
     return str(report)
 
@@ -42,10 +42,10 @@ def send_published_issues() -> list[int]:
 
 
 @shared_task
-def requeue_stale_deliveries() -> int:
-    # See sending.requeue_stale for why rows get stuck; due rows whose send task was lost
-    # (a broker restart) are picked up here too.
-    requeued = sending.requeue_stale()
+def send_due_deliveries() -> int:
+    """Beat, every minute: rows whose backoff is over (also those whose send task was lost
+    to a broker restart) are sent; rows a dead sender left in 'sending' are held for an editor."""
+    held = sending.hold_interrupted()
     for issue_id in sending.issues_with_due_deliveries():
         send_issue.delay(issue_id)
-    return requeued
+    return held

@@ -43,6 +43,9 @@ class SmtpSink:
     refuse_once: address -> reply to RCPT, the first time only.
     drop_after: once this many messages are in, drop the connection at every further RCPT.
     hold_after: once this many messages are in, stall the next RCPT until `release` is set.
+    hold_accept: take the next message in, then hold its 250 reply until `accept` is set
+      (`accepting` says when a message waits there).
+    go_down()/come_back(): the server stops listening (connections refused) and starts again.
     """
 
     host: str = "127.0.0.1"
@@ -54,7 +57,11 @@ class SmtpSink:
     hold_after: int | None = None
     holding: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
+    hold_accept: bool = False
+    accepting: threading.Event = field(default_factory=threading.Event)
+    accept: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    controller: Controller | None = None
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         address = address.lower()
@@ -80,6 +87,11 @@ class SmtpSink:
         with self.lock:
             for rcpt in envelope.rcpt_tos:
                 self.received.append(Received(rcpt=rcpt, message=message, raw=envelope.original_content))
+        if self.hold_accept:
+            self.hold_accept = False
+            self.accepting.set()
+            while not self.accept.is_set():
+                await asyncio.sleep(0.01)
         return "250 2.0.0 accepted"
 
     # --- for the tests ---
@@ -101,6 +113,17 @@ class SmtpSink:
     def heal(self) -> None:
         self.drop_after = self.hold_after = None
         self.release.set()
+        self.accept.set()
+
+    def start(self) -> None:
+        self.controller = Controller(self, hostname=self.host, port=self.port)
+        self.controller.start()
+
+    def go_down(self) -> None:
+        self.controller.stop()
+
+    def come_back(self) -> None:
+        self.start()
 
 
 @pytest.fixture(autouse=True)
@@ -120,8 +143,7 @@ def _free_port() -> int:
 def smtp_server(settings):
     """A real SMTP server on 127.0.0.1 that Django's SMTP backend talks to."""
     sink = SmtpSink(port=_free_port())
-    controller = Controller(sink, hostname=sink.host, port=sink.port)
-    controller.start()
+    sink.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = sink.host, sink.port
     settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
@@ -130,8 +152,11 @@ def smtp_server(settings):
     try:
         yield sink
     finally:
-        sink.release.set()
-        controller.stop()
+        sink.heal()
+        try:
+            sink.controller.stop()
+        except (AssertionError, RuntimeError):
+            pass  # the test left it down
 
 
 @pytest.fixture

@@ -92,6 +92,6 @@ def test_weekly_tasks_are_scheduled_in_the_digest_timezone(settings):
     assert settings.DIGEST_TIMEZONE == "Asia/Seoul"
     assert app.conf.timezone == settings.DIGEST_TIMEZONE
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    ours = {"digest.tasks.build_weekly_issue", "digest.tasks.send_published_issues", "digest.tasks.requeue_stale_deliveries"}
+    ours = {"digest.tasks.build_weekly_issue", "digest.tasks.send_published_issues", "digest.tasks.send_due_deliveries"}
     assert ours <= scheduled
     assert ours <= set(app.tasks)

@@ -5,11 +5,13 @@ import threading
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
 from digest import sending, subscriptions, tasks
 from digest.models import Delivery, Subscriber
+
+from tests.polling import wait_until
 
 from .conftest import make_subscriber
 
@@ -22,6 +24,19 @@ def _statuses(issue) -> dict[str, int]:
     return {k: v for k, v in sending.delivery_counts(issue).items() if v}
 
 
+def _sender_lock_released(issue) -> None:
+    """A dead sender's database session ends a moment after its process (PostgreSQL notices
+    the closed socket), and its issue lock with it; until then another sender stands aside."""
+
+    def released() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s",
+                           [sending.SENDER_LOCK, issue.pk])
+            return cursor.fetchone()[0] == 0
+
+    wait_until(released, timeout=30, describe=lambda: f"the sender lock of {issue} is still held")
+
+
 @pytest.mark.django_db
 def test_send_cut_off_midway_then_restarted_delivers_each_subscriber_once(smtp_server, published_issue):
     people = _subscribers(12)
@@ -32,15 +47,51 @@ def test_send_cut_off_midway_then_restarted_delivers_each_subscriber_once(smtp_s
     assert first.stopped  # it stopped instead of hammering a server that went away
     assert _statuses(published_issue) == {"sent": 5, "queued": 7}
     assert first.retry_at > timezone.now() + dt.timedelta(seconds=50)  # backoff before trying again
+    cut_off = Delivery.objects.exclude(last_error="").get(status="queued")
+    assert cut_off.attempts == 0  # the server went away: not an attempt at this address
 
     smtp_server.heal()
-    call_command("send_issue", "2024-01-29")  # the restart: six due rows go out, the failed one waits
-    assert _statuses(published_issue) == {"sent": 11, "queued": 1}
-    later = timezone.now() + dt.timedelta(hours=1)
-    sending.send_due(published_issue, now=later)
-
+    call_command("send_issue", "2024-01-29")  # the restart sends every row left
     assert smtp_server.counts() == {p.email: 1 for p in people}
     assert _statuses(published_issue) == {"sent": 12}
+    cut_off.refresh_from_db()
+    assert cut_off.attempts == 1
+
+
+@pytest.mark.django_db
+def test_a_long_smtp_outage_fails_no_delivery_and_everyone_gets_the_issue_once_it_is_back(
+    smtp_server, published_issue, settings
+):
+    settings.DIGEST_MAX_ATTEMPTS = 2
+    people = _subscribers(4)
+    smtp_server.go_down()  # connections refused
+    report = sending.send_issue(published_issue)
+    assert (report.sent, report.failed, report.retrying) == (0, 0, 1) and report.stopped
+    for hours in range(1, 6):  # many more passes than DIGEST_MAX_ATTEMPTS
+        again = sending.send_due(published_issue, now=timezone.now() + dt.timedelta(hours=hours))
+        assert (again.sent, again.failed) == (0, 0)
+    assert _statuses(published_issue) == {"queued": 4}
+    assert set(Delivery.objects.values_list("attempts", flat=True)) == {0}
+
+    smtp_server.come_back()
+    assert sending.send_due(published_issue, now=timezone.now() + dt.timedelta(hours=6)).sent == 4
+    assert smtp_server.counts() == {p.email: 1 for p in people}
+    assert _statuses(published_issue) == {"sent": 4}
+
+
+def test_one_sender_per_issue_the_other_returns_at_once(transactional_db, smtp_server, published_issue, ko_subscriber):
+    sending.enqueue_issue(published_issue)
+    other = connections.create_connection("default")  # another sender's database session
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [sending.SENDER_LOCK, published_issue.pk])
+        report = sending.send_due(published_issue)
+        assert report.sent == 0 and report.stopped == "another sender is sending this issue"
+        assert _statuses(published_issue) == {"queued": 1} and smtp_server.received == []
+    finally:
+        other.close()  # its lock goes with its session, as a killed sender's does
+    _sender_lock_released(published_issue)
+    assert sending.send_due(published_issue).sent == 1
 
 
 @pytest.mark.django_db
@@ -81,7 +132,9 @@ def test_two_senders_at_once_never_send_the_same_row(transactional_db, smtp_serv
     assert smtp_server.counts() == {p.email: 1 for p in people}
 
 
-def test_worker_killed_midway_then_restarted_delivers_each_subscriber_once(smtp_env, published_issue, settings, celery_worker_process):
+def test_worker_killed_midway_holds_its_row_for_an_editor_and_sends_the_rest_once(
+    smtp_env, published_issue, settings, celery_worker_process
+):
     smtp_server = smtp_env
     people = _subscribers(6)
     smtp_server.hold_after = 3  # the 4th message stalls in the SMTP conversation
@@ -90,14 +143,47 @@ def test_worker_killed_midway_then_restarted_delivers_each_subscriber_once(smtp_
     assert smtp_server.holding.wait(timeout=60), "the worker never reached the 4th message"
     celery_worker_process.kill()  # SIGKILL, as the OOM killer would
     smtp_server.heal()
+    _sender_lock_released(published_issue)
 
     assert sum(smtp_server.counts().values()) == 3
     assert _statuses(published_issue) == {"sent": 3, "sending": 1, "queued": 2}
+    stalled = Delivery.objects.get(status="sending").subscriber.email
 
     settings.DIGEST_SENDING_STALE_AFTER = 0  # as if the stale time had passed (the beat task's job)
-    call_command("send_issue", "2024-01-29", "--requeue-stale")
+    call_command("send_issue", "2024-01-29", "--hold-stale")
+    assert smtp_server.counts() == {p.email: 1 for p in people if p.email != stalled}
+    assert _statuses(published_issue) == {"sent": 5, "unknown": 1}  # never sent again by itself
+
+    call_command("send_issue", "2024-01-29", "--release-unknown")  # the editor checked: it was not mailed
     assert smtp_server.counts() == {p.email: 1 for p in people}
     assert _statuses(published_issue) == {"sent": 6}
+
+
+def test_killed_after_the_servers_250_and_before_the_sent_mark_is_never_mailed_again(
+    smtp_env, published_issue, settings, celery_worker_process
+):
+    """The one window no claim closes: the server has accepted the message, the sender dies
+    before it marks the row sent. The row is held as 'unknown'; nothing sends it a second time."""
+    smtp_server = smtp_env
+    people = _subscribers(3)
+    smtp_server.hold_accept = True  # the first message is taken in; its 250 waits for the test
+
+    tasks.send_issue.delay(published_issue.pk)
+    assert smtp_server.accepting.wait(timeout=60), "the worker never sent a message"
+    # The server has the message (it is mailed); the worker dies before it can read the 250.
+    celery_worker_process.kill()
+    smtp_server.accept.set()
+    _sender_lock_released(published_issue)
+    row = Delivery.objects.get(status="sending")
+    assert smtp_server.counts() == {row.subscriber.email: 1}
+    assert _statuses(published_issue) == {"sending": 1, "queued": 2}
+
+    settings.DIGEST_SENDING_STALE_AFTER = 0
+    tasks.send_due_deliveries()  # what beat runs every minute: hold the row, send what is due
+    call_command("send_issue", "2024-01-29")
+    assert smtp_server.counts() == {p.email: 1 for p in people}
+    assert _statuses(published_issue) == {"sent": 2, "unknown": 1}
+    assert Delivery.objects.get(status="unknown").subscriber_id == row.subscriber_id
 
 
 @pytest.mark.django_db
@@ -149,13 +235,13 @@ def test_permanent_error_marks_the_address(smtp_server, published_issue, ko_subs
 
 
 @pytest.mark.django_db
-def test_requeue_stale_takes_only_old_claims(published_issue, ko_subscriber, zh_subscriber):
+def test_hold_interrupted_takes_only_old_claims(published_issue, ko_subscriber, zh_subscriber):
     sending.enqueue_issue(published_issue)
     old = timezone.now() - dt.timedelta(hours=1)
     Delivery.objects.filter(subscriber=ko_subscriber).update(status="sending", claimed_at=old, attempts=1)
     Delivery.objects.filter(subscriber=zh_subscriber).update(status="sending", claimed_at=timezone.now(), attempts=1)
-    assert sending.requeue_stale() == 1
-    assert Delivery.objects.get(subscriber=ko_subscriber).status == "queued"
+    assert sending.hold_interrupted() == 1
+    assert Delivery.objects.get(subscriber=ko_subscriber).status == "unknown"
     assert Delivery.objects.get(subscriber=zh_subscriber).status == "sending"  # a live sender still has it
 
 

@@ -18,17 +18,22 @@ class Command(BaseCommand):
         parser.add_argument("week", nargs="?", help="Any date in the issue's week (YYYY-MM-DD); default: the latest published issue")
         parser.add_argument("--publish", action="store_true", help="Publish the issue first if it is a draft")
         parser.add_argument("--wait", action="store_true", help="Stay until temporary failures are retried or given up")
-        parser.add_argument("--requeue-stale", action="store_true",
-                            help="First requeue deliveries left in 'sending' by a stopped worker (see DIGEST_SENDING_STALE_AFTER)")
+        parser.add_argument("--hold-stale", action="store_true",
+                            help="First hold deliveries left in 'sending' by a stopped worker as 'unknown' "
+                                 "(see DIGEST_SENDING_STALE_AFTER); they are not sent again")
+        parser.add_argument("--release-unknown", action="store_true",
+                            help="Send the issue's 'unknown' deliveries again: you have checked that they were not mailed")
 
-    def handle(self, *args, week=None, publish=False, wait=False, requeue_stale=False, **options):
+    def handle(self, *args, week=None, publish=False, wait=False, hold_stale=False, release_unknown=False, **options):
         issue = self._issue(week)
         if publish:
             issue = issues.publish_issue(issue)
         if issue.status != Issue.Status.PUBLISHED:
             raise CommandError(f"issue {issue} is a draft: publish it in the admin, or pass --publish")
-        if requeue_stale:
-            self.stdout.write(f"requeued {sending.requeue_stale()} stale deliveries")
+        if hold_stale:
+            self.stdout.write(f"held {sending.hold_interrupted()} interrupted deliveries as unknown")
+        if release_unknown:
+            sending.release_unknown(issue.deliveries.all())
         report = sending.send_issue(issue)
         self.stdout.write(f"{issue}: {report}")
         while wait and report.retry_at:
