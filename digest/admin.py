@@ -16,6 +16,7 @@ from django.utils.translation import gettext, gettext_lazy as _, ngettext
 
 from digest import issues, mail, sending, tasks
 from digest.models import Delivery, Subscriber
+from papers.forms import EditedTextForm
 from papers.languages import Lang
 from papers.models import Issue, IssueEditorial, IssueEntry
 
@@ -27,6 +28,7 @@ class SendTestCopyForm(forms.Form):
 
 class IssueEditorialInline(admin.StackedInline):
     model = IssueEditorial
+    form = EditedTextForm
     extra = 0
     fields = [("lang", "origin"), "body"]
 
@@ -128,6 +130,7 @@ class IssueAdmin(admin.ModelAdmin):
 
 @admin.register(IssueEditorial)
 class IssueEditorialAdmin(admin.ModelAdmin):
+    form = EditedTextForm
     list_display = ["issue", "lang", "origin"]
     list_filter = ["lang", "origin"]
     list_select_related = ["issue"]

@@ -11,6 +11,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from papers.forms import EditedTextForm
 from papers.models import (
     Author,
     Commentary,
@@ -50,6 +51,7 @@ class PaperAuthorInline(admin.TabularInline):
 
 class PaperTextInline(admin.StackedInline):
     model = PaperText
+    form = EditedTextForm
     extra = 0
     fields = [("lang", "kind", "origin", "model"), "body", "source"]
     raw_id_fields = ["source"]
@@ -90,7 +92,7 @@ class EnrichmentStepInline(admin.TabularInline):
         return False
 
 
-@admin.action(description=_("Re-run enrichment (summarize, translate, tag, embed)"))
+@admin.action(description=_("Re-run enrichment (summarize, translate, tag, embed)"), permissions=["run_enrichment"])
 def rerun_enrichment(modeladmin, request, queryset):
     """Queue the enrichment again; unchanged texts are answered from the LLM cache, so only
     failed or changed steps cost a call."""
@@ -111,6 +113,9 @@ class PaperAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "modified_at"]
     inlines = [PaperAuthorInline, PaperTextInline, LinkInline, CommentaryInline, PaperVersionInline, EnrichmentStepInline]
     actions = [rerun_enrichment]
+
+    def has_run_enrichment_permission(self, request) -> bool:
+        return request.user.has_perm("papers.run_enrichment")
 
 
 @admin.register(Author)
@@ -148,6 +153,7 @@ class SourceDocumentAdmin(admin.ModelAdmin):
 
 @admin.register(PaperText)
 class PaperTextAdmin(admin.ModelAdmin):
+    form = EditedTextForm
     list_display = ["paper", "lang", "kind", "origin", "model", "excerpt", "modified_at"]
     list_filter = ["lang", "kind", "origin"]
     list_select_related = ["paper"]
@@ -170,6 +176,7 @@ class LinkAdmin(admin.ModelAdmin):
 
 @admin.register(Commentary)
 class CommentaryAdmin(admin.ModelAdmin):
+    form = EditedTextForm
     list_display = ["author", "lang", "date", "origin", "excerpt", "source"]
     list_filter = ["lang", "origin", "date"]
     list_select_related = ["source"]

@@ -176,6 +176,9 @@ def run_step(paper: Paper, step: str, lang: str = "") -> EnrichmentStep:
     except llm.LLMError as e:
         mark_step(paper, step, lang, Status.FAILED, str(e))
         raise
+    except Exception as e:  # a bug, or a reply our database refuses: the page must not say "running" for ever
+        mark_step(paper, step, lang, Status.FAILED, f"{type(e).__name__}: {e}")
+        raise
     return mark_step(paper, step, lang, *outcome)
 
 
@@ -186,7 +189,7 @@ def run_all(paper: Paper) -> list[EnrichmentStep]:
     for step, lang in llm_steps():
         try:
             results.append(run_step(paper, step, lang))
-        except llm.LLMError as e:
+        except Exception as e:  # recorded on the step by run_step
             log.error("paper %s: %s %s failed: %s", paper.pk, step, lang, e)
     return results
 

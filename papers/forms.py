@@ -8,10 +8,23 @@ from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
 from papers.languages import Lang, normalize_lang
-from papers.models import Issue, Tag
+from papers.models import Issue, Origin, Tag
 from papers.search import normalize_query
 
 MAX_RESULTS = 50
+
+
+class EditedTextForm(forms.ModelForm):
+    """The admin form of a text people write (paper texts, commentary, editorials): an edit
+    of the words makes the text the editor's, so no import or enrichment replaces it later
+    (papers.ingest.upsert). An editor who sets the origin by hand is taken at their word."""
+
+    def save(self, commit=True):
+        if "body" in self.changed_data and "origin" not in self.changed_data:
+            self.instance.origin = Origin.EDITOR
+            if hasattr(self.instance, "model"):
+                self.instance.model = ""  # no machine wrote these words
+        return super().save(commit)
 
 
 class SearchForm(forms.Form):

@@ -90,6 +90,8 @@ class Paper(models.Model):
         ordering = ["-published", "-id"]
         verbose_name = _("paper")
         verbose_name_plural = _("papers")
+        # papers.roles: re-running enrichment spends the LLM budget.
+        permissions = [("run_enrichment", _("Can re-run enrichment (spends the LLM budget)"))]
         constraints = [
             # The ingest upsert keys papers on their arXiv id once they have one.
             models.UniqueConstraint(fields=["arxiv_id"], condition=~Q(arxiv_id=""), name="paper_unique_arxiv_id"),

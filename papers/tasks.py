@@ -133,3 +133,7 @@ def _run_step(task, paper_id: int, step: str, lang: str = "") -> None:
             return
         enrich.mark_step(paper, step, lang, EnrichmentStep.Status.PENDING, f"retry {retries + 1} in {countdown:.0f} s: {e}")
         raise task.retry(exc=e, countdown=countdown, max_retries=settings.ENRICH_MAX_RETRIES) from None
+    except Exception:
+        # Not the LLM (a bug, a reply the database refuses): recorded as the step's failure
+        # by run_step, and the chain goes on, as after an LLM failure.
+        log.exception("paper %s: %s %s failed", paper_id, step, lang)

@@ -14,6 +14,8 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 
+from papers.roles import codenames, ensure_group
+
 LAB_OPERATOR = "Lab operator"
 RUN_SYNTHESIS = "synth.run_synthesis"
 RUN_TRAINING = "synth.run_training"
@@ -33,18 +35,11 @@ OPERATOR_CUSTOM_PERMISSIONS = ("run_synthesis", "run_training")
 
 
 def operator_codenames() -> list[str]:
-    return [f"{action}_{model}" for model, actions in OPERATOR_MODEL_PERMISSIONS.items() for action in actions] + list(
-        OPERATOR_CUSTOM_PERMISSIONS)
+    return codenames(OPERATOR_MODEL_PERMISSIONS, OPERATOR_CUSTOM_PERMISSIONS)
 
 
 def ensure_lab_operator_group(*, using: str = "default") -> None:
-    """Create the group, or give it back the permissions it should have. Idempotent: it adds
-    what is missing and leaves permissions an administrator added by hand."""
-    from django.contrib.auth.models import Group, Permission
-
-    group, _created = Group.objects.using(using).get_or_create(name=LAB_OPERATOR)
-    wanted = Permission.objects.using(using).filter(content_type__app_label="synth", codename__in=operator_codenames())
-    group.permissions.add(*wanted)
+    ensure_group(LAB_OPERATOR, app_label="synth", permissions=operator_codenames(), using=using)
 
 
 def lab_permission_required(perm: str):

@@ -216,6 +216,17 @@ def page(live_server):
 
 @pytest.fixture
 def editor(db):
-    from django.contrib.auth import get_user_model
+    """Staff in the "Editor" group (papers.roles)."""
+    from papers.roles import EDITOR
+    from tests.factories import staff_member
 
-    return get_user_model().objects.create_superuser(username="editor", email="editor@example.org", password="s3cret-pass!")
+    return staff_member("editor", groups=(EDITOR,))
+
+
+@pytest.fixture
+def lab_operator(db):
+    """Staff in the "Lab operator" group (synth.permissions)."""
+    from synth.permissions import LAB_OPERATOR
+    from tests.factories import staff_member
+
+    return staff_member("lab-operator", groups=(LAB_OPERATOR,))

@@ -11,6 +11,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
@@ -52,8 +53,8 @@ def store_document(*, name: str, content: str, content_hash: str, doc: ParsedDoc
     for record in doc.commentaries:
         if _upsert_commentary(record, source=source, papers=_mentioned_papers(record)):
             result.unchanged = False
-    # A commentary that left the changed file goes with it.
-    Commentary.objects.filter(source=source).exclude(key__in=keep_keys).delete()
+    # A commentary that left the changed file goes with it, unless an editor has made it theirs.
+    Commentary.objects.filter(source=source).exclude(key__in=keep_keys).exclude(origin=Origin.EDITOR).delete()
 
     if doc.issue is not None:
         upsert_issue(doc.issue, papers=papers, source=source)
@@ -140,21 +141,29 @@ def upsert_paper(record: PaperRecord, *, source: SourceDocument | None = None, o
 
 def upsert_text(paper: Paper, *, lang: str, kind: str, body: str, origin: str, source=None, model: str = "") -> bool:
     """Write one (paper, lang, kind) text; an editor's text wins over imports and machines,
-    and a machine never overwrites a human text. Returns whether anything changed."""
+    and a machine never overwrites a human text. Returns whether anything changed.
+
+    The row is locked while it is checked and written, so an editor's save that lands in
+    between is seen (and kept) rather than overwritten by a decision made before it."""
     body = body.strip()
-    text = PaperText.objects.filter(paper=paper, lang=lang, kind=kind).first()
-    if text is None:
-        PaperText.objects.create(paper=paper, lang=lang, kind=kind, body=body, origin=origin, source=source, model=model)
+    with transaction.atomic():
+        text = PaperText.objects.select_for_update().filter(paper=paper, lang=lang, kind=kind).first()
+        if text is None:
+            try:
+                with transaction.atomic():  # a savepoint: two writers may both find no row
+                    PaperText.objects.create(paper=paper, lang=lang, kind=kind, body=body, origin=origin, source=source, model=model)
+                return True
+            except IntegrityError:  # papertext_one_per_lang_kind: the other writer created it first
+                text = PaperText.objects.select_for_update().get(paper=paper, lang=lang, kind=kind)
+        if text.origin == Origin.EDITOR and origin != Origin.EDITOR:
+            return False
+        if origin == Origin.MACHINE and text.origin != Origin.MACHINE:
+            return False
+        if (text.body, text.origin, text.source_id, text.model) == (body, origin, getattr(source, "pk", None), model):
+            return False
+        text.body, text.origin, text.source, text.model = body, origin, source, model
+        text.save()
         return True
-    if text.origin == Origin.EDITOR and origin != Origin.EDITOR:
-        return False
-    if origin == Origin.MACHINE and text.origin != Origin.MACHINE:
-        return False
-    if (text.body, text.origin, text.source_id, text.model) == (body, origin, getattr(source, "pk", None), model):
-        return False
-    text.body, text.origin, text.source, text.model = body, origin, source, model
-    text.save()
-    return True
 
 
 def _assign(obj, **values) -> bool:
@@ -190,7 +199,7 @@ def _upsert_commentary(record: CommentaryRecord, *, source, papers: list[Paper])
         changed = True
     else:
         commentary, changed = Commentary.objects.get_or_create(source=source, key=record.key, defaults=values)
-        if not changed and _assign(commentary, **values):
+        if not changed and commentary.origin != Origin.EDITOR and _assign(commentary, **values):
             commentary.save()
             changed = True
     before = set(commentary.papers.values_list("pk", flat=True))

@@ -15,10 +15,11 @@ from papers.models import Commentary, Embedding, EnrichmentStep, Issue, LLMCall,
 pytestmark = pytest.mark.django_db
 
 APPS = ["papers", "digest", "synth"]
+EDITORS_APPS = ["papers", "digest"]  # the lab is the lab operator's (tests/synth/test_permissions.py)
 
 
-def _models():
-    return [m for app in APPS for m in apps.get_app_config(app).get_models() if not m._meta.auto_created]
+def _models(app_labels=APPS):
+    return [m for app in app_labels for m in apps.get_app_config(app).get_models() if not m._meta.auto_created]
 
 
 def _changelist(model) -> str:
@@ -59,14 +60,14 @@ def test_anonymous_is_sent_to_the_login_page(client, url):
 
 def test_every_changelist_loads_for_an_editor(editor_client, olmo_with_pipeline_rows):
     with_rows = []
-    for model in _models():
+    for model in _models(EDITORS_APPS):
         response = editor_client.get(_changelist(model))
         assert response.status_code == 200, model.__name__
         if model.objects.exists():
             assert 'id="result_list"' in response.content.decode(), model.__name__
             with_rows.append(model._meta.label)
     # The seed corpus plus the fixture's rows fill every knowledge-base and issue model.
-    assert {f"papers.{m.__name__}" for m in _models() if m._meta.app_label == "papers"} <= set(with_rows)
+    assert {f"papers.{m.__name__}" for m in _models(["papers"])} <= set(with_rows)
     assert {"papers.Issue", "papers.IssueEditorial", "papers.IssueEntry"} <= set(with_rows)
 
 
@@ -95,3 +96,47 @@ def test_llm_calls_can_be_viewed_but_not_added_or_changed(editor_client, olmo_wi
     assert editor_client.get(reverse("admin:papers_llmcall_add")).status_code == 403
     assert editor_client.post(change_url, {"model": "changed"}).status_code == 403
     assert LLMCall.objects.get().model == "qwen2.5-7b"
+
+
+def test_the_lab_is_not_the_editors(editor_client):
+    for model in _models(["synth"]):
+        assert editor_client.get(_changelist(model)).status_code == 403, model.__name__
+
+
+def test_editing_a_machine_text_makes_it_the_editors_and_enrichment_keeps_it(editor_client, olmo_with_pipeline_rows):
+    from papers.ingest.upsert import upsert_text
+    from papers.models import Origin, PaperText
+
+    text = PaperText.objects.create(paper=olmo_with_pipeline_rows, lang="zh", kind="summary", body="机器写的摘要。",
+                                    origin=Origin.MACHINE, model="qwen2.5-7b")
+    url = reverse("admin:papers_papertext_change", args=[text.pk])
+    response = editor_client.post(url, {"paper": text.paper_id, "lang": "zh", "kind": "summary", "body": "编辑改写的摘要。",
+                                        "origin": Origin.MACHINE, "model": "qwen2.5-7b", "source": ""})
+    assert response.status_code == 302
+    text.refresh_from_db()
+    assert (text.body, text.origin, text.model) == ("编辑改写的摘要。", Origin.EDITOR, "")
+    # The next enrichment and a changed seed file both leave the editor's words alone.
+    assert not upsert_text(text.paper, lang="zh", kind="summary", body="新的机器摘要。", origin=Origin.MACHINE, model="m")
+    assert not upsert_text(text.paper, lang="zh", kind="summary", body="来源文件的新摘要。", origin=Origin.SOURCE)
+    text.refresh_from_db()
+    assert text.body == "编辑改写的摘要。"
+
+
+def test_only_staff_with_the_enrichment_permission_can_spend_the_llm_budget(client, editor, olmo_with_pipeline_rows):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import staff_member
+
+    def rerun(user) -> set[str]:
+        client.force_login(user)
+        page = client.get(_changelist(Paper)).content.decode()
+        client.post(_changelist(Paper), {"action": "rerun_enrichment", ACTION_CHECKBOX_NAME: [olmo_with_pipeline_rows.pk]})
+        offered = 'value="rerun_enrichment"' in page
+        pending = EnrichmentStep.objects.filter(paper=olmo_with_pipeline_rows, status=EnrichmentStep.Status.PENDING).exists()
+        return {name for name, seen in (("offered", offered), ("pending", pending)) if seen}
+
+    viewer = staff_member("viewer")
+    viewer.user_permissions.set(Permission.objects.filter(codename__in=["view_paper", "change_paper"]))
+    assert rerun(viewer) == set()  # neither offered nor done when posted by hand
+    assert rerun(editor) == {"offered", "pending"}

@@ -128,9 +128,9 @@ def topic(corpus) -> Topic:
 
 
 @pytest.fixture
-def staff(client, editor):
-    """The test client, logged in as the editor (staff): the run pages are for staff only."""
-    client.force_login(editor)
+def staff(client, lab_operator):
+    """The test client, logged in as a lab operator (staff, not a superuser)."""
+    client.force_login(lab_operator)
     return client
 
 

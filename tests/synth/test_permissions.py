@@ -4,36 +4,30 @@ migrate), not staff who may only look. Tested with non-superuser staff."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 
 from synth import synthesis, training
 from synth.models import SynthesisRun, Topic, TrainingRun
 from synth.permissions import LAB_OPERATOR, ensure_lab_operator_group, operator_codenames
+from tests.factories import staff_member
 
 pytestmark = pytest.mark.django_db
 
 VIEW_ONLY = ["view_topic", "view_synthesisrun", "view_trainingrun", "view_evalquestion"]
 
 
-def _staff(username: str):
-    return get_user_model().objects.create_user(username=username, password="s3cret-pass!", is_staff=True)
-
-
 @pytest.fixture
 def viewer(client):
     """Staff with the view permissions only."""
-    user = _staff("viewer")
+    user = staff_member("viewer")
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="synth", codename__in=VIEW_ONLY))
     client.force_login(user)
     return client
 
 
 @pytest.fixture
-def operator(client):
-    user = _staff("operator")
-    user.groups.add(Group.objects.get(name=LAB_OPERATOR))
-    client.force_login(user)
+def operator(client, lab_operator):
+    client.force_login(lab_operator)
     return client
 
 
@@ -117,7 +111,7 @@ def test_anonymous_users_are_sent_to_log_in_and_staff_without_view_rights_get_40
                         ("get", f"/lab/training/{runs['training'].pk}/"), ("get", f"/lab/runs/{queued.pk}/corpus.jsonl")):
         response = getattr(client, method)(url)
         assert response.status_code == 302 and response["Location"].startswith("/admin/login/?next="), url
-    client.force_login(_staff("nobody"))
+    client.force_login(staff_member("nobody"))
     assert client.get(f"/lab/runs/{queued.pk}/").status_code == 403
     assert client.get(f"/lab/training/{runs['training'].pk}/").status_code == 403
     assert Topic.objects.filter(pk=queued.topic_id).exists()

@@ -249,3 +249,21 @@ class TestEnrichPapersCommand:
 
         with pytest.raises(CommandError, match="no such paper: 999999"):
             call_command("enrich_papers", "999999")
+
+
+def test_a_reply_the_database_refuses_fails_its_step_and_the_chain_goes_on(
+    celery_worker_process, vocabulary, arxiv_feed, llm_server, wait_for_enrichment
+):
+    # Valid JSON by the schema, but PostgreSQL stores no NUL character: an error that is not the LLM's.
+    llm_server.script(Reply.text(json.dumps({"summary": "A summary with a NUL \u0000 in it."})), match="short summary")
+    arxiv_feed.serve("id_2409.07431.atom")
+    call_command("fetch_arxiv", "--id", "2409.07431")
+    paper = Paper.objects.get()
+    steps = settled(wait_for_enrichment([paper.pk]), paper.pk)
+
+    assert steps[("summarize", "")] == FAILED  # not "running" for ever
+    error = EnrichmentStep.objects.get(paper=paper, step="summarize").error
+    assert "NUL" in error or "0x00" in error, error
+    assert [steps[s] for s in LLM_STEPS[1:]] == [DONE] * 3  # the rest of the chain ran
+    assert steps[("embed", "")] in (DONE, SKIPPED)
+    assert ("en", "summary") not in texts_of(paper)

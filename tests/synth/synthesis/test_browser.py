@@ -1,4 +1,4 @@
-"""An editor in headless Chromium starts a synthesis run from the admin and watches the run
+"""A lab operator in headless Chromium starts a synthesis run from the admin and watches the run
 page's progress bars fill (HTMX polling) while a real Celery worker process does the run."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
 
 
-def test_editor_starts_a_run_from_the_admin_and_sees_the_progress_bars_reach_the_end(
-    synth_llm_env, topic, editor, celery_worker_process, llm_queue, live_server, page
+def test_a_lab_operator_starts_a_run_from_the_admin_and_sees_the_progress_bars_reach_the_end(
+    synth_llm_env, topic, lab_operator, celery_worker_process, llm_queue, live_server, page
 ):
     synth_llm_env.latency = 0.1  # slow enough that the page sees the run in progress
     page.goto(live_server.url + "/admin/login/")
-    page.fill("#id_username", "editor")
+    page.fill("#id_username", "lab-operator")
     page.fill("#id_password", "s3cret-pass!")
     page.click("input[type=submit]")
 

@@ -45,10 +45,10 @@ def test_defaults_are_the_papers_recipe_as_in_train_config():
         assert getattr(run, name) == getattr(cfg, name), name
 
 
-def test_the_train_action_queues_one_run_on_the_gpu_queue(client, editor, finished_synthesis, cpt_settings,
+def test_the_train_action_queues_one_run_on_the_gpu_queue(client, lab_operator, finished_synthesis, cpt_settings,
                                                           broker_queue):
     assert train_action in SynthesisRunAdmin.actions
-    client.force_login(editor)
+    client.force_login(lab_operator)
     url = "/admin/synth/synthesisrun/"
     form = client.post(url, {"action": "train", "_selected_action": [finished_synthesis.pk]})
     assert form.status_code == 200 and 'id="train-form"' in form.content.decode()
@@ -141,11 +141,11 @@ def test_offline_without_questions_says_so(finished_synthesis, cpt_settings, fas
 
 
 def test_cancelling_stops_the_job_in_the_worker(celery_worker_process, finished_synthesis, cpt_settings,
-                                                fast_hyperparameters, wait_until, client, editor):
+                                                fast_hyperparameters, wait_until, client, lab_operator):
     run = training.start_training(synthesis_runs=[finished_synthesis], step_limit=5000, **fast_hyperparameters)
     enqueue_training(run.pk)
     wait_until(lambda: TrainingRun.objects.get(pk=run.pk).step >= 3, what="three steps in the worker")
-    client.force_login(editor)
+    client.force_login(lab_operator)
     response = client.post(f"/lab/training/{run.pk}/cancel/")
     assert response.status_code == 302
     wait_until(lambda: TrainingRun.objects.get(pk=run.pk).status == "cancelled", what="the worker to stop")
