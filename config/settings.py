@@ -69,9 +69,7 @@ def _local_secret_key() -> str:
     # Deployments set SECRET_KEY; `manage.py check --deploy` flags a short or default key.
     path = services.VAR_DIR / "secret_key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        services.write_private_file(path, secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 

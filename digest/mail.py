@@ -7,6 +7,7 @@ whether trying again can help.
 
 from __future__ import annotations
 
+import os
 import smtplib
 import uuid
 from dataclasses import dataclass
@@ -57,11 +58,14 @@ class EmlFileBackend(BaseEmailBackend):
         self.path = Path(file_path or settings.EMAIL_FILE_PATH)
 
     def send_messages(self, email_messages) -> int:
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         for message in email_messages:
             name = f"{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:12]}.eml"
             tmp = self.path / f".{name}.tmp"
-            tmp.write_bytes(message.message().as_bytes(linesep="\n"))
+            # 0600: a message holds its subscriber's signed links (unsubscribe, preferences).
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(message.message().as_bytes(linesep="\n"))
             tmp.rename(self.path / name)  # never a half-written .eml for a reader to open
         return len(email_messages)
 

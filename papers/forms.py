@@ -81,7 +81,9 @@ class SearchForm(forms.Form):
         if day is None:
             return None
         # Any day of an issue's week names it, as /issues/<day>/ does.
-        week = Issue.objects.filter(week_start__lte=day, week_end__gte=day).values_list("week_start", flat=True).first()
+        # Drafts are the editors' until published: readers cannot find them through the filter.
+        week = (Issue.objects.filter(status=Issue.Status.PUBLISHED, week_start__lte=day, week_end__gte=day)
+                .values_list("week_start", flat=True).first())
         if week is None:
             raise forms.ValidationError(_("There is no issue for the week of %(day)s."), params={"day": day.isoformat()})
         return week
@@ -100,7 +102,7 @@ class SearchForm(forms.Form):
         return list(Lang.choices)
 
     def issue_choices(self) -> list[tuple[str, str]]:
-        weeks = Issue.objects.order_by("-week_start").values_list("week_start", "week_end")
+        weeks = Issue.objects.filter(status=Issue.Status.PUBLISHED).order_by("-week_start").values_list("week_start", "week_end")
         return [(start.isoformat(), f"{start:%Y-%m-%d} – {end:%Y-%m-%d}") for start, end in weeks]
 
     def messages(self) -> list[str]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from papers.models import Commentary, IssueEntry, Paper
+from papers.models import Commentary, Issue, IssueEntry, Paper
 
 EXACT_SCAN_PAPERS = 500  # filters leaving at most this many papers: exact vector scan over their rows
 
@@ -17,7 +17,8 @@ EXACT_SCAN_PAPERS = 500  # filters leaving at most this many papers: exact vecto
 def paper_date():
     """A paper's date for display and the date filter: published on arXiv, else the week of
     the first issue it appeared in, else the date of its earliest commentary."""
-    first_issue = IssueEntry.objects.filter(paper=OuterRef("pk")).order_by("issue__week_start").values("issue__week_start")[:1]
+    first_issue = (IssueEntry.objects.filter(paper=OuterRef("pk"), issue__status=Issue.Status.PUBLISHED)
+                   .order_by("issue__week_start").values("issue__week_start")[:1])
     first_note = Commentary.objects.filter(papers=OuterRef("pk"), date__isnull=False).order_by("date").values("date")[:1]
     return Coalesce("published", Subquery(first_issue), Subquery(first_note))
 
@@ -45,7 +46,7 @@ def paper_scope(*, tag: str, issue: dt.date | None, date_from: dt.date | None, d
     if tag:
         papers = papers.filter(tags__slug=tag)
     if issue:
-        papers = papers.filter(issues__week_start=issue)
+        papers = papers.filter(issues__week_start=issue, issues__status=Issue.Status.PUBLISHED)
     if date_from or date_to:
         papers = papers.annotate(day=paper_date())
         if date_from:

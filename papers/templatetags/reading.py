@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import nh3
 from django import template
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -152,3 +152,13 @@ def rich(text: str) -> SafeString:
         link_rel="nofollow noopener noreferrer",
     )
     return mark_safe(html)  # noqa: S308 - sanitized by nh3 just above
+
+
+@register.filter
+def web_link(url: str) -> SafeString:
+    """A stored URL as a link when it is http(s), else as plain text: a javascript: or data:
+    URL written into a seed file or the admin must never become something a reader can click."""
+    url = str(url).strip()
+    if urlsplit(url).scheme.lower() in ("http", "https"):
+        return format_html('<a href="{}" rel="nofollow noopener noreferrer">{}</a>', url, url)
+    return escape(url)

@@ -52,6 +52,9 @@ def test_eml_backend_writes_one_openable_file_per_message(settings, tmp_path, pu
     for m in messages:
         assert m.get_body(preferencelist=("html",)) is not None and m.get_body(preferencelist=("plain",)) is not None
     assert not list((tmp_path / "mail").glob(".*"))  # no temporary files left behind
+    # Each holds its subscriber's signed links: only the owner may read it, under any umask.
+    assert {f.stat().st_mode & 0o777 for f in files} == {0o600}
+    assert (tmp_path / "mail").stat().st_mode & 0o777 == 0o700
 
 
 def test_mail_error_kinds_from_smtp_replies(smtp_server, settings, db):

@@ -104,6 +104,15 @@ class TestIssuePages:
         client.force_login(editor)
         assert "Draft: not published yet" in _html(client.get("/issues/2024-02-05/"))
 
+    def test_only_http_source_urls_become_links(self, client, imported_seeds):
+        issue = Issue.objects.get(week_start=dt.date(2024, 1, 29))
+        issue.source_urls = ["https://example.org/weekly", "javascript:alert(document.cookie)", "data:text/html,<b>x</b>"]
+        issue.save()
+        html = _html(client.get("/issues/2024-01-29/"))
+        assert '<a href="https://example.org/weekly"' in html
+        assert 'href="javascript:' not in html and 'href="data:' not in html
+        assert "javascript:alert(document.cookie)" in html and "&lt;b&gt;" in html  # shown as text
+
 
 class TestPublishedSnapshot:
     def test_a_published_issue_reads_as_published_while_the_paper_page_moves_on(self, client, olmo):

@@ -70,3 +70,19 @@ def test_a_filter_as_ids_or_as_a_subquery_gives_the_same_lists(search_corpus):
     assert words and words == fulltext_papers("retrieval augmented generation", scope=by_subquery)
     pieces = bigram_papers("검색 증강 생성", lang="", scope=by_ids)
     assert pieces and pieces == bigram_papers("검색 증강 생성", lang="", scope=by_subquery)
+
+
+class TestDraftIssues:
+    """A draft issue is the editors' until it is published: no filter finds it or dates by it."""
+
+    def test_a_draft_issue_is_no_filter_and_its_papers_are_not_dated_by_it(self, search_corpus, client, client_ip):
+        from papers.models import Issue
+
+        Issue.objects.filter(week_start=DIGEST_WEEK).update(status=Issue.Status.DRAFT)
+        assert search_papers(q="synthetic data", k=20, issue=DIGEST_WEEK).hits == []
+        page = client.get("/search/", {"q": "synthetic data", "issue": DIGEST_WEEK.isoformat()}, REMOTE_ADDR=client_ip)
+        assert "There is no issue for the week of 2024-01-29." in page.content.decode()
+        assert f'value="{DIGEST_WEEK.isoformat()}"' not in client.get("/search/", REMOTE_ADDR=client_ip).content.decode()
+        # The week of an unpublished issue gives its papers no date for the date filter.
+        in_that_week = search_papers(q="synthetic data", k=20, date_from=DIGEST_WEEK, date_to=DIGEST_WEEK + dt.timedelta(days=6))
+        assert in_that_week.hits == []
