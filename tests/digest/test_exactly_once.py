@@ -252,3 +252,34 @@ def test_unsubscribed_after_enqueue_is_skipped(smtp_server, published_issue, ko_
     report = sending.send_due(published_issue)
     assert (report.sent, report.skipped) == (1, 1)
     assert smtp_server.counts() == {en_subscriber.email: 1}
+
+
+def test_the_database_gone_mid_send_loses_no_one_and_mails_no_one_twice(
+    smtp_env, published_issue, settings, celery_worker_process
+):
+    """The sender's PostgreSQL session ends (as in a database restart) while the SMTP server
+    holds a message it has taken in: that row cannot be marked sent and is held as 'unknown';
+    the next pass mails everyone else once."""
+    smtp_server = smtp_env
+    people = _subscribers(4)
+    smtp_server.hold_accept = True
+
+    tasks.send_issue.delay(published_issue.pk)
+    assert smtp_server.accepting.wait(timeout=60), "the worker never sent a message"
+    with connection.cursor() as cursor:  # every session but ours: the worker's
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    smtp_server.accept.set()
+    row = Delivery.objects.get(status="sending")
+    wait_until(lambda: "OperationalError" in celery_worker_process.log_path.read_text()
+               or "InterfaceError" in celery_worker_process.log_path.read_text(), timeout=60,
+               describe=lambda: celery_worker_process.log_path.read_text()[-2000:])
+    _sender_lock_released(published_issue)
+    assert _statuses(published_issue) == {"sending": 1, "queued": 3}
+
+    settings.DIGEST_SENDING_STALE_AFTER = 0
+    tasks.send_due_deliveries()
+    call_command("send_issue", "2024-01-29")
+    assert smtp_server.counts() == {p.email: 1 for p in people}
+    assert _statuses(published_issue) == {"sent": 3, "unknown": 1}
+    assert Delivery.objects.get(status="unknown").pk == row.pk
