@@ -266,9 +266,10 @@ def test_the_database_gone_mid_send_loses_no_one_and_mails_no_one_twice(
 
     tasks.send_issue.delay(published_issue.pk)
     assert smtp_server.accepting.wait(timeout=60), "the worker never sent a message"
-    with connection.cursor() as cursor:  # every session but ours: the worker's
-        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    with connection.cursor() as cursor:  # the session holding the issue's sender lock: the worker's
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                       "AND classid = %s AND objid = %s", [sending.SENDER_LOCK, published_issue.pk])
+        assert cursor.rowcount == 1
     smtp_server.accept.set()
     row = Delivery.objects.get(status="sending")
     wait_until(lambda: "OperationalError" in celery_worker_process.log_path.read_text()
@@ -278,8 +279,9 @@ def test_the_database_gone_mid_send_loses_no_one_and_mails_no_one_twice(
     assert _statuses(published_issue) == {"sending": 1, "queued": 3}
 
     settings.DIGEST_SENDING_STALE_AFTER = 0
-    tasks.send_due_deliveries()
-    call_command("send_issue", "2024-01-29")
+    tasks.send_due_deliveries()  # holds the row, and queues a send for the worker (still alive)
+    call_command("send_issue", "2024-01-29")  # sends, or stands aside while the worker does
+    wait_until(lambda: _statuses(published_issue) == {"sent": 3, "unknown": 1}, timeout=60,
+               describe=lambda: f"{_statuses(published_issue)}; received {smtp_server.counts()}")
     assert smtp_server.counts() == {p.email: 1 for p in people}
-    assert _statuses(published_issue) == {"sent": 3, "unknown": 1}
     assert Delivery.objects.get(status="unknown").pk == row.pk

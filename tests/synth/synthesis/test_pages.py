@@ -62,12 +62,12 @@ def test_htmx_gets_the_progress_block_that_polls_while_the_run_is_active(staff, 
     assert [m["headers"]["task"] for m in llm_queue()] == ["synth.tasks.synthesize_run"]
 
 
-def test_cancel_and_resume_are_posts_with_csrf(editor, topic, settings, llm_queue):
+def test_cancel_and_resume_are_posts_with_csrf(lab_operator, topic, settings, llm_queue):
     settings.LLM_BASE_URL = ""
     run = synthesis.start_run(topic=topic, strategy=entigraph.EXTRACTIVE, target_tokens=0)
     enqueue_synthesis(run.pk)
     browser = Client(enforce_csrf_checks=True)
-    browser.force_login(editor)
+    browser.force_login(lab_operator)
     cancel = reverse("synth:run_cancel", args=[run.pk])
     assert browser.get(cancel).status_code == 405
     assert browser.post(cancel).status_code == 403  # no CSRF token
