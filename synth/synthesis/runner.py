@@ -29,7 +29,7 @@ from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import InterfaceError, OperationalError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_noop
@@ -42,6 +42,8 @@ from synth.models import CorpusDocument, SynthesisRun, SynthesisUnit, SyntheticD
 from synth.synthesis import entigraph
 from synth.synthesis.usage import refresh_usage, task_kind
 
+# Errors that mean the database itself is away, not that a unit or the run went wrong.
+DATABASE_GONE = (OperationalError, InterfaceError)
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0  # how often the runner beats its heartbeat and looks for a cancel or a takeover
@@ -85,6 +87,12 @@ def run_synthesis(run_id: int) -> str:
     except Superseded:
         log.info("synthesis run %s: taken over by another runner", run_id)
         return "superseded"
+    except DATABASE_GONE as e:
+        # Nothing can be written now (a restart, a lost connection). The run stays 'running'
+        # and goes silent, so beat's resume_stalled_runs takes it up once the database is back;
+        # units whose outcome was not written yet stay pending and run again then.
+        log.warning("synthesis run %s: the database went away, beat resumes the run: %s", run_id, e)
+        raise
     except Exception as e:
         _finish(run, token, SynthesisRun.Status.FAILED, stop_reason=Reason.ERROR, error=f"{type(e).__name__}: {e}")
         raise
@@ -276,6 +284,8 @@ class _Engine:
     def _outcome(self, task: asyncio.Task, unit: _Unit) -> _Outcome:
         try:
             return task.result()
+        except DATABASE_GONE:
+            raise  # not this unit's failure: the whole run stops (run_synthesis)
         except Exception as e:  # a bug or a database hiccup in one unit: record it, go on with the run
             log.exception("synthesis run %s: unit %s failed", self.run.pk, unit.id)
             return _Outcome(unit, status=SynthesisUnit.Status.FAILED, error=f"{type(e).__name__}: {e}",

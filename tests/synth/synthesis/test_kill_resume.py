@@ -97,3 +97,38 @@ def test_runs_still_beating_or_only_queued_are_left_alone(topic, settings):
     dead.refresh_from_db()
     assert (dead.status, dead.runner_token) == ("queued", "")
     assert SynthesisRun.objects.get(pk=beating.pk).status == "running"
+
+
+def test_the_database_gone_mid_run_then_resumed_loses_and_repeats_no_unit(
+    synth_llm_env, topic, celery_worker_process, llm_queue, wait_until, settings
+):
+    """Every database session of the worker ends (as in a PostgreSQL restart) mid-run: the run
+    stops without finishing, beat's job resumes it once it is silent, and it ends with every
+    unit done once."""
+    from django.db import connection
+    from django.utils import timezone
+
+    server = synth_llm_env
+    server.latency = 0.3
+    started = timezone.now()
+    run = synthesis.start_run(topic=topic, strategy=entigraph.ENTIGRAPH, target_tokens=0, triples_per_document=4, seed=11)
+    enqueue_synthesis(run.pk)
+    wait_until(lambda: run.units.filter(status="done").count() >= 6, what="six units done by the worker")
+    with connection.cursor() as cursor:  # the sessions opened since the test began, but ours: the worker's
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid() AND backend_start >= %s", [started])
+        assert cursor.rowcount >= 1
+
+    settings.SYNTH_STALL_SECONDS = 1
+    # Not failed: the run goes silent, as after a worker's death, and beat's job takes it up.
+    wait_until(lambda: synthesis.is_stalled(SynthesisRun.objects.get(pk=run.pk)), what="the run to go silent")
+    assert SynthesisRun.objects.get(pk=run.pk).status == "running"
+    assert resume_stalled_runs()["synthesis"] == [run.pk]
+    wait_until(lambda: SynthesisRun.objects.get(pk=run.pk).status == "done", what="the worker to finish the run")
+    run.refresh_from_db()
+    assert run.attempts == 2 and run.error == ""
+
+    units = list(run.units.all())
+    assert len(units) == 2 + 12 + 8 and all(u.status == "done" for u in units)
+    assert all(u.attempts == 1 for u in units)
+    assert run.synthetic.count() == len(units)
