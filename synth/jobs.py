@@ -24,11 +24,17 @@ import datetime as dt
 import threading
 import uuid
 
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from synth.models import Job
+
+
+# Errors that mean the database itself is away (a restart, lost sessions), not that the run
+# went wrong: a runner leaves its run 'running' and silent, and beat's stalled-run job
+# resumes it once the database answers.
+DATABASE_GONE = (OperationalError, InterfaceError)
 
 
 class Superseded(Exception):

@@ -29,7 +29,7 @@ from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connections, transaction
+from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_noop
@@ -37,13 +37,11 @@ from django.utils.translation import gettext_noop
 from papers import llm
 from synth import jobs
 from synth.corpus import content_hash, count_tokens, snapshot_corpus
-from synth.jobs import Superseded
+from synth.jobs import DATABASE_GONE, Superseded
 from synth.models import CorpusDocument, SynthesisRun, SynthesisUnit, SyntheticDocument
 from synth.synthesis import entigraph
 from synth.synthesis.usage import refresh_usage, task_kind
 
-# Errors that mean the database itself is away, not that a unit or the run went wrong.
-DATABASE_GONE = (OperationalError, InterfaceError)
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0  # how often the runner beats its heartbeat and looks for a cancel or a takeover

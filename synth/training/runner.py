@@ -25,7 +25,7 @@ from synth.cpt import CPTError
 from synth.cpt import evaluate as cpt_evaluate
 from synth.cpt import model as cpt_model
 from synth.cpt import train as cpt_train
-from synth.jobs import Superseded
+from synth.jobs import DATABASE_GONE, Superseded
 from synth.models import TrainingRun
 from synth.training import HYPERPARAMETERS
 from synth.training.data import build_corpus, config_for, questions_for, split_sources
@@ -55,6 +55,11 @@ def run_training(run_id: int, *, force: bool = False) -> str:
     except Superseded:
         log.info("training run %s: taken over by another worker", run_id)
         return "superseded"
+    except DATABASE_GONE as e:
+        # Nothing can be written now; the run goes silent and beat resumes it from its last
+        # checkpoint once the database is back.
+        log.warning("training run %s: the database went away, beat resumes the run: %s", run_id, e)
+        raise
     except Exception as e:
         error = str(e) if isinstance(e, CPTError) else f"{type(e).__name__}: {e}"
         jobs.finish(TrainingRun, run.pk, token, TrainingRun.Status.FAILED, stop_reason=Reason.ERROR, error=error)

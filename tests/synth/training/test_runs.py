@@ -218,3 +218,32 @@ def test_the_train_command_trains_here_and_reports(finished_synthesis, cpt_setti
     assert out.getvalue().startswith(f"training run {run.pk}: done, step 4/4")
     assert (run.seq_len, run.step_limit, run.lr, run.replay_ratio) == (32, 4, 0.003, 0.1)
     assert run.manifest["notes"] == ["replay_ratio is 0.1 but there are no replay documents: none mixed in"]
+
+
+def test_the_database_gone_mid_training_then_resumed_goes_on_from_the_checkpoint(
+    celery_worker_process, finished_synthesis, cpt_settings, fast_hyperparameters, wait_until
+):
+    """Every database session of the worker ends (as in a PostgreSQL restart) mid-training:
+    the run is not failed; it goes silent, beat's job resumes it from its checkpoint."""
+    from django.db import connection
+    from django.utils import timezone
+
+    started = timezone.now()
+    run = training.start_training(synthesis_runs=[finished_synthesis], step_limit=300, **fast_hyperparameters)
+    enqueue_training(run.pk)
+    ckpt_path = Path(run.artifacts_dir) / "ckpt.pt"
+    wait_until(lambda: ckpt_path.exists() and TrainingRun.objects.get(pk=run.pk).step >= 25,
+               what="a checkpoint and 25 steps in the worker")
+    with connection.cursor() as cursor:  # the sessions opened since the test began, but ours: the worker's
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid() AND backend_start >= %s", [started])
+        assert cursor.rowcount >= 1
+
+    cpt_settings.CPT_STALL_SECONDS = 1
+    wait_until(lambda: training.is_stalled(TrainingRun.objects.get(pk=run.pk)), what="the run to go silent")
+    assert TrainingRun.objects.get(pk=run.pk).status == "running"
+    assert resume_stalled_runs()["training"] == [run.pk]
+    wait_until(lambda: TrainingRun.objects.get(pk=run.pk).status == "done", what="the worker to finish")
+    run.refresh_from_db()
+    assert run.resumed_from_step and run.resumed_from_step % 10 == 0
+    assert run.step == run.max_steps == 300 and run.error == ""
