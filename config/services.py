@@ -290,7 +290,10 @@ def _redis_conf(*, daemonize: bool) -> Path:
         f"daemonize {'yes' if daemonize else 'no'}",
         f"dir {REDIS_DIR}",
         "save 60 1",
-        "appendonly no",
+        # The broker's queues survive a kill with at most a second lost; what is lost anyway is
+        # found by beat (stalled enrichment, stalled runs, due deliveries).
+        "appendonly yes",
+        "appendfsync everysec",
     ]
     if daemonize:
         lines += [f"pidfile {REDIS_DIR / 'redis.pid'}", f"logfile {REDIS_DIR / 'redis.log'}"]

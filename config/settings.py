@@ -367,8 +367,15 @@ ENRICH_BATCH_SIZE = env_int("ENRICH_BATCH_SIZE", 50)
 
 from celery.schedules import crontab  # noqa: E402,F811
 
+# A step pending or running this long lost its message (a broker that restarted empty, a
+# worker killed outside acks_late's reach): beat queues the paper's enrichment again. Steps
+# are idempotent and answered from the LLM cache, so a step that was merely slow costs little.
+ENRICH_STALL_SECONDS = env_int("ENRICH_STALL_SECONDS", 2 * 3600)
+
 # arXiv announces new submissions at 20:00 US Eastern; by 11:00 in Seoul they are all in the API.
 CELERY_BEAT_SCHEDULE["papers-fetch-new-arxiv"] = {"task": "papers.tasks.fetch_new_arxiv", "schedule": crontab(minute=0, hour=11)}
+CELERY_BEAT_SCHEDULE["papers-resume-stalled-enrichment"] = {
+    "task": "papers.tasks.resume_stalled_enrichment", "schedule": crontab(minute="*/10")}
 # --- end pipeline ------------------------------------------------------------------------
 
 # --- Search and embeddings (papers.embeddings, papers.search) -------------------------------

@@ -23,6 +23,7 @@ of the one llm.complete_json() call it needs, is sent the reply, writes, and ret
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import itertools
 import json
@@ -34,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from papers import llm
 from papers.ingest.upsert import upsert_text
@@ -333,6 +335,14 @@ def _mark_steps(paper_ids: list[int], steps: list[tuple[str, str]], status: str,
     rows = [EnrichmentStep(paper_id=pk, step=step, lang=lang, status=status, error=note) for pk in paper_ids for step, lang in steps]
     return EnrichmentStep.objects.bulk_create(
         rows, update_conflicts=True, unique_fields=["paper", "step", "lang"], update_fields=["status", "error", "updated_at"]
+    )
+
+
+def stalled_papers(*, older_than: dt.timedelta) -> list[int]:
+    """Papers with a step pending or running, untouched for older_than: their message is gone."""
+    return list(
+        EnrichmentStep.objects.filter(status__in=[Status.PENDING, Status.RUNNING], updated_at__lt=timezone.now() - older_than)
+        .order_by("paper_id").values_list("paper_id", flat=True).distinct()
     )
 
 

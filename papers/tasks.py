@@ -13,6 +13,7 @@ provider's rate limit; seed import, the fetch and embedding stay on `default`.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 
@@ -65,6 +66,17 @@ def fetch_new_arxiv(query: str = "") -> str:
     report = arxiv.fetch_new(query=query or None)
     enqueue_enrichment(report.changed_ids)
     return report.line()
+
+
+@shared_task
+def resume_stalled_enrichment() -> list[int]:
+    """Beat, every ten minutes: papers whose steps wait longer than ENRICH_STALL_SECONDS lost
+    their message (the broker restarted empty): their enrichment is queued again."""
+    paper_ids = enrich.stalled_papers(older_than=dt.timedelta(seconds=settings.ENRICH_STALL_SECONDS))
+    if paper_ids:
+        log.warning("enrichment of %d papers stalled, queued again: %s", len(paper_ids), paper_ids[:20])
+        enqueue_enrichment(paper_ids)
+    return paper_ids
 
 
 @shared_task(acks_late=True)

@@ -267,3 +267,32 @@ def test_a_reply_the_database_refuses_fails_its_step_and_the_chain_goes_on(
     assert [steps[s] for s in LLM_STEPS[1:]] == [DONE] * 3  # the rest of the chain ran
     assert steps[("embed", "")] in (DONE, SKIPPED)
     assert ("en", "summary") not in texts_of(paper)
+
+
+def test_steps_whose_message_was_lost_are_queued_again_by_beat(
+    celery_worker_process, vocabulary, llm_server, wait_for_enrichment, broker_queue
+):
+    """A broker that restarts empty loses queued chains: the steps stay 'pending' with no
+    message anywhere. Beat's job finds them after ENRICH_STALL_SECONDS and queues them again;
+    a paper whose steps are merely recent is left alone."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from papers.tasks import resume_stalled_enrichment
+
+    def paper(title: str) -> Paper:
+        p = Paper.objects.create(title=title)
+        PaperText.objects.create(paper=p, lang="en", kind="abstract", origin=Origin.SOURCE,
+                                 body=f"{title}. We study synthetic data for continued pretraining.")
+        return p
+
+    lost, recent = paper("Lost in the broker"), paper("Queued a moment ago")
+    enrich.mark_pending([lost.pk, recent.pk])  # what enqueue_enrichment writes; the messages are gone
+    EnrichmentStep.objects.filter(paper=lost).update(updated_at=timezone.now() - dt.timedelta(hours=3))
+
+    assert resume_stalled_enrichment() == [lost.pk]
+    steps = settled(wait_for_enrichment([lost.pk]), lost.pk)
+    assert [steps[s] for s in LLM_STEPS] == [DONE] * 4
+    assert set(EnrichmentStep.objects.filter(paper=recent).values_list("status", flat=True)) == {"pending"}
+    assert resume_stalled_enrichment() == []  # nothing stalled any more
