@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from config import services
+from tests.polling import wait_until
 
 ROOT = services.BASE_DIR
 
@@ -59,14 +59,12 @@ class MakeRun:
         return "".join(self.lines)
 
     def wait_for(self, predicate, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
+        def ready() -> bool:
             if self.proc.poll() is not None:
                 raise AssertionError(f"make run exited ({self.proc.returncode}) waiting for {what}:\n{self.output()[-4000:]}")
-            time.sleep(0.25)
-        raise AssertionError(f"timed out waiting for {what}:\n{self.output()[-4000:]}")
+            return predicate()
+
+        wait_until(ready, timeout=timeout, interval=0.25, describe=lambda: f"timed out waiting for {what}:\n{self.output()[-4000:]}")
 
     def supervisorctl(self, *args: str) -> str:
         return subprocess.run([str(Path(sys.executable).parent / "supervisorctl"), "-c", str(self.var_dir / "supervisord.conf"),

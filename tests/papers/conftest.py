@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `pytest` run without `python -m` does not put the root on the path
     sys.path.insert(0, str(ROOT))
 
+from tests import polling  # noqa: E402
 from tests.llm_server import ScriptedLLMServer  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "arxiv" / "data"
@@ -148,14 +148,10 @@ def wait_for_enrichment():
     from papers.models import EnrichmentStep
 
     def wait(paper_ids, timeout: float = 120) -> dict:
-        deadline = time.monotonic() + timeout
         open_states = [EnrichmentStep.Status.PENDING, EnrichmentStep.Status.RUNNING]
-        while True:
-            rows = EnrichmentStep.objects.filter(paper_id__in=list(paper_ids))
-            if rows.exists() and not rows.filter(status__in=open_states).exists():
-                return {(r.paper_id, r.step, r.lang): r.status for r in rows}
-            if time.monotonic() > deadline:
-                raise TimeoutError(list(rows.values_list("paper_id", "step", "lang", "status", "error")))
-            time.sleep(0.2)
+        rows = EnrichmentStep.objects.filter(paper_id__in=list(paper_ids))
+        polling.wait_until(lambda: rows.exists() and not rows.filter(status__in=open_states).exists(), timeout=timeout,
+                           interval=0.2, describe=lambda: str(list(rows.values_list("paper_id", "step", "lang", "status", "error"))))
+        return {(r.paper_id, r.step, r.lang): r.status for r in rows}
 
     return wait

@@ -13,7 +13,6 @@ import os
 import random
 import re
 import sys
-import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from synth.cpt.data import Corpus  # noqa: E402
 from synth.cpt.evaluate import Question  # noqa: E402
 from synth.cpt.train import TrainConfig, train  # noqa: E402
 from synth.models import SynthesisRun, SyntheticDocument, Topic  # noqa: E402
+from tests import polling  # noqa: E402
 from tests.llm_server import ScriptedLLMServer  # noqa: E402
 
 # What the scripted "LLM" finds in each paper's abstract (summaries and commentary get a generic list).
@@ -136,15 +136,11 @@ def staff(client, lab_operator):
 
 @pytest.fixture
 def wait_until():
-    """Wait for a condition (polled), not for a fixed time. The limit only bounds a failing
-    test: a training run in a worker on shared cores may need a minute or two."""
+    """tests.polling.wait_until with the lab's limit: a training run in a worker on shared
+    cores may need a minute or two."""
 
     def wait(condition, timeout: float = 120.0, what: str = "condition") -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{what} not met within {timeout} s")
-            time.sleep(0.02)
+        polling.wait_until(condition, timeout=timeout, interval=0.02, describe=lambda: f"{what} not met within {timeout} s")
 
     return wait
 
