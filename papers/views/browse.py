@@ -24,7 +24,7 @@ def reader_lang(request: HttpRequest) -> tuple[str, str]:
     return languages.reader_lang(), ""
 
 
-def _reading_context(request: HttpRequest) -> dict:
+def reading_context(request: HttpRequest) -> dict:
     lang, override = reader_lang(request)
     return {"lang": lang, "lang_override": override, "content_langs": CONTENT_LANGS}
 
@@ -32,10 +32,10 @@ def _reading_context(request: HttpRequest) -> dict:
 def paper_detail(request: HttpRequest, pk: int) -> HttpResponse:
     paper = selectors.paper_for_page(pk)
     if paper is None:
-        raise Http404("No such paper")
+        raise Http404(_("There is no paper at this address."))
     links = paper.links.all()
     links_by_kind = {label: [link for link in links if link.kind == kind] for kind, label in Link.Kind.choices}
-    context = _reading_context(request)
+    context = reading_context(request)
     return render(request, "papers/paper_detail.html", {
         **context,
         "paper": paper,
@@ -46,12 +46,12 @@ def paper_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def tag_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "papers/tag_list.html", {**_reading_context(request), "tags": selectors.tags_with_counts()})
+    return render(request, "papers/tag_list.html", {**reading_context(request), "tags": selectors.tags_with_counts()})
 
 
 def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
     tag = selectors.tag_by_slug(slug)
     if tag is None:
-        raise Http404("No such tag")
+        raise Http404(_("There is no tag at this address."))
     page = Paginator(selectors.papers_with_tag(tag), PAPERS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "papers/tag_detail.html", {**_reading_context(request), "tag": tag, "page": page})
+    return render(request, "papers/tag_detail.html", {**reading_context(request), "tag": tag, "page": page})

@@ -7,6 +7,7 @@ import datetime as dt
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
 from papers import issues, selectors
 from papers.languages import CONTENT_LANGS
@@ -28,7 +29,9 @@ def _issue_context(request: HttpRequest, issue) -> dict:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "papers/home.html", _issue_context(request, selectors.latest_issue()))
+    context = _issue_context(request, selectors.latest_issue())
+    context["new_papers"], context["new_count"], context["new_since"] = selectors.new_since_last_issue()
+    return render(request, "papers/home.html", context)
 
 
 def archive(request: HttpRequest) -> HttpResponse:
@@ -40,13 +43,13 @@ def issue_detail(request: HttpRequest, week: str) -> HttpResponse:
     try:
         day = dt.date.fromisoformat(week)
     except ValueError:
-        raise Http404("Not a date: use /issues/YYYY-MM-DD/") from None
+        raise Http404(_("Not a date: issues are at /issues/YYYY-MM-DD/.")) from None
     # Editors preview drafts; readers see published issues only.
     drafts = request.user.is_staff
     issue = selectors.issue_for_week(day, include_drafts=drafts)
     if issue is None:
         containing = selectors.issue_week_containing(day, include_drafts=drafts)
         if containing is None:
-            raise Http404("No issue for that week")
+            raise Http404(_("There is no issue for that week."))
         return redirect(containing)
     return render(request, "papers/issue.html", _issue_context(request, issue))
