@@ -126,9 +126,10 @@ NEW_ARRIVALS_SHOWN = 10
 
 
 def new_since_last_issue() -> tuple[list[Paper], int, dt.datetime | None]:
-    """Papers that came in after the latest issue was published (all of them before any was):
-    the first few newest first, how many there are, and since when."""
+    """Papers that came in after the latest issue was published (all of them before any was)
+    and are in no issue yet: the first few newest first, how many there are, and since when."""
     since = _issues().order_by("-week_start").values_list("published_at", flat=True).first()
-    papers = Paper.objects.filter(created_at__gt=since) if since else Paper.objects.all()
+    papers = Paper.objects.filter(issue_entries__isnull=True)
+    papers = papers.filter(created_at__gt=since) if since else papers
     shown = list(paper_cards(papers.order_by("-created_at", "-id"))[:NEW_ARRIVALS_SHOWN])
     return shown, papers.count(), since

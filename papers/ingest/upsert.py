@@ -18,7 +18,7 @@ from django.utils.text import slugify
 from papers.authors import author_for, author_key
 from papers.ingest.records import CommentaryRecord, IssueRecord, PaperRecord, ParsedDocument
 from papers.models import (
-    Commentary, Issue, IssueEditorial, IssueEntry, Link, Origin, Paper, PaperAuthor, PaperText, SourceDocument, Tag,
+    Author, Commentary, Issue, IssueEditorial, IssueEntry, Link, Origin, Paper, PaperAuthor, PaperText, SourceDocument, Tag,
 )
 
 
@@ -176,6 +176,7 @@ def _set_authors(paper: Paper, names: list[str]) -> bool:
     current = list(paper.authorships.order_by("position").values_list("author__key", flat=True))
     if current == [author_key(name) for name in names]:
         return False
+    before = list(paper.authorships.values_list("author_id", flat=True))
     paper.authorships.all().delete()
     seen = set()
     for name in names:
@@ -184,6 +185,8 @@ def _set_authors(paper: Paper, names: list[str]) -> bool:
             continue
         seen.add(author.pk)
         PaperAuthor.objects.create(paper=paper, author=author, position=len(seen) - 1)
+    # A name the paper no longer lists, on no other paper, would be an author page of nothing.
+    Author.objects.filter(pk__in=before, authorships__isnull=True).delete()
     return True
 
 
