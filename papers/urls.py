@@ -1,5 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
+from papers.api import api
 from papers.views import browse, issues, listing, search
 
 app_name = "papers"
@@ -15,5 +16,5 @@ urlpatterns = [
     path("categories/", listing.category_list, name="categories"),
     path("categories/<str:code>/", listing.category_detail, name="category"),
     path("search/", search.search, name="search"),
-    path("api/search", search.api_search, name="api_search"),
+    path("api/", include(api.urls[0])),  # papers:api_search, papers:openapi-json, papers:openapi-view (/api/docs)
 ]
