@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from papers import languages, selectors
 from papers.languages import CONTENT_LANGS, normalize_lang
 from papers.models import Link, PaperText
+from papers.page_cache import cached_for_readers
 from papers.search import related_papers
 
 PAPERS_PER_PAGE = 30
@@ -29,6 +30,7 @@ def reading_context(request: HttpRequest) -> dict:
     return {"lang": lang, "lang_override": override, "content_langs": CONTENT_LANGS}
 
 
+@cached_for_readers
 def paper_detail(request: HttpRequest, pk: int) -> HttpResponse:
     paper = selectors.paper_for_page(pk)
     if paper is None:
@@ -45,10 +47,12 @@ def paper_detail(request: HttpRequest, pk: int) -> HttpResponse:
     })
 
 
+@cached_for_readers
 def tag_list(request: HttpRequest) -> HttpResponse:
     return render(request, "papers/tag_list.html", {**reading_context(request), "tags": selectors.tags_with_counts()})
 
 
+@cached_for_readers
 def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
     tag = selectors.tag_by_slug(slug)
     if tag is None:

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from papers import issues, selectors
 from papers.languages import CONTENT_LANGS
+from papers.page_cache import cached_for_readers
 from papers.views.browse import reader_lang
 
 ISSUES_PER_PAGE = 52
@@ -28,17 +29,20 @@ def _issue_context(request: HttpRequest, issue) -> dict:
     return context
 
 
+@cached_for_readers
 def home(request: HttpRequest) -> HttpResponse:
     context = _issue_context(request, selectors.latest_issue())
     context["new_papers"], context["new_count"], context["new_since"] = selectors.new_since_last_issue()
     return render(request, "papers/home.html", context)
 
 
+@cached_for_readers
 def archive(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.published_issues(), ISSUES_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "papers/archive.html", {"page": page})
 
 
+@cached_for_readers
 def issue_detail(request: HttpRequest, week: str) -> HttpResponse:
     try:
         day = dt.date.fromisoformat(week)

@@ -12,15 +12,18 @@ from django.utils.translation import gettext as _
 from papers import selectors
 from papers.forms import PaperListForm
 from papers.listing import list_papers
+from papers.page_cache import cached_for_readers
 from papers.views.browse import reading_context
 
 
+@cached_for_readers
 def paper_list(request: HttpRequest) -> HttpResponse:
     context = reading_context(request)
     categories = selectors.categories_with_counts(context["lang"])
     return _render_list(request, "papers/paper_list.html", context, form=PaperListForm(request.GET, categories=categories))
 
 
+@cached_for_readers
 def author_detail(request: HttpRequest, slug: str) -> HttpResponse:
     author = selectors.author_by_slug(slug)
     if author is None:
@@ -29,11 +32,13 @@ def author_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return _render_list(request, "papers/author_detail.html", context, form=PaperListForm(request.GET), author=author)
 
 
+@cached_for_readers
 def category_list(request: HttpRequest) -> HttpResponse:
     context = reading_context(request)
     return render(request, "papers/category_list.html", {**context, "categories": selectors.categories_with_counts(context["lang"])})
 
 
+@cached_for_readers
 def category_detail(request: HttpRequest, code: str) -> HttpResponse:
     context = reading_context(request)
     category = selectors.category(code, context["lang"])
