@@ -56,9 +56,8 @@ def _render_list(request: HttpRequest, template: str, context: dict, *, form: Pa
     # Filters change live: htmx asks for the results block; a plain GET (no JS) and htmx's
     # history restore get the whole page, at the same URL.
     partial = request.htmx and not request.htmx.history_restore_request
-    response = render(
-        request, "papers/_paper_list.html" if partial else template,
-        {**context, "form": form, "page": page}, status=200 if page is not None else 400,
-    )
+    # A refused filter is a 400 page; to htmx it is the block that says why (htmx swaps 2xx only).
+    status = 200 if page is not None or partial else 400
+    response = render(request, "papers/_paper_list.html" if partial else template, {**context, "form": form, "page": page}, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response

@@ -150,3 +150,10 @@ class TestBadInput:
         assert response.status_code == 404
         html = response.content.decode()
         assert "There is no author" not in html and "作者" in html
+
+
+def test_to_htmx_a_refused_filter_is_the_block_that_says_why(client, corpus):
+    response = client.get("/papers/?tag=no-such-tag", HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert "There is no tag “no-such-tag”." in html
