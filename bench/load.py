@@ -170,16 +170,21 @@ class Site:
 _LINK = re.compile(r'href="(/[^"#?]*)"')
 
 
+def get_page(port: int, path: str) -> str:
+    """The body of a 200 answer (anything else raises), for finding the URLs to measure."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    body = response.read().decode("utf-8", "replace")
+    conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"GET {path} answered {response.status}")
+    return body
+
+
 def crawl(port: int) -> Site:
     def links(path: str) -> set[str]:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("GET", path)
-        response = conn.getresponse()
-        body = response.read().decode("utf-8", "replace")
-        conn.close()
-        if response.status != 200:
-            raise RuntimeError(f"crawl: GET {path} answered {response.status}")
-        return set(_LINK.findall(body))
+        return set(_LINK.findall(get_page(port, path)))
 
     found = links("/") | links("/issues/") | links("/tags/")
     tags = sorted(p for p in found if re.fullmatch(r"/tags/[^/]+/", p))

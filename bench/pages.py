@@ -27,29 +27,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import ACCEPT_LANGUAGE, percentile, served_site  # noqa: E402
+from bench.load import ACCEPT_LANGUAGE, get_page, percentile, served_site  # noqa: E402
 
 DB_NAME = "bench_pages"
 LOG = ROOT / "var" / "bench-pages-gunicorn.log"
 GOAL = 0.40
 
 
-def get(port: int, path: str) -> str:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("GET", path)
-    response = conn.getresponse()
-    body = response.read().decode("utf-8", "replace")
-    conn.close()
-    if response.status != 200:
-        raise RuntimeError(f"GET {path} answered {response.status}")
-    return body
-
-
 def pick_urls(port: int) -> dict[str, str]:
     """A paper, a tag and the stylesheet, as the home page links them."""
-    home = get(port, "/")
+    home = get_page(port, "/")
     paper = re.search(r'href="(/papers/\d+/)"', home).group(1)
-    tag = re.search(r'href="(/tags/[^/"]+/)"', get(port, "/tags/")).group(1)
+    tag = re.search(r'href="(/tags/[^/"]+/)"', get_page(port, "/tags/")).group(1)
     static = re.search(r'href="(/static/[^"]+\.css)"', home).group(1)
     return {"static file": static, "home": "/", "a paper": paper, "/papers/": "/papers/", "a tag": tag,
             "a feed": "/feeds/ko/issues.rss"}

@@ -16,7 +16,33 @@ from papers.search import normalize_query
 MAX_RESULTS = 50
 
 
-class SearchForm(forms.Form):
+class ReaderFilters:
+    """What the search form and the paper list's filters share: the tag filter and the messages."""
+
+    def clean_tag(self) -> str:
+        slug = self.cleaned_data["tag"].strip().lstrip("#")
+        if slug and not Tag.objects.filter(slug=slug).exists():
+            raise forms.ValidationError(_("There is no tag “%(tag)s”."), params={"tag": slug})
+        return slug
+
+    def tag_choices(self) -> list[tuple[str, str]]:
+        return list(Tag.objects.order_by("slug").values_list("slug", "name"))
+
+    def check_date_range(self, data: dict) -> None:
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", _("The end date is before the start date."))
+
+    def messages(self) -> list[str]:
+        """Every error as one line, field label first, for the page and the API."""
+        lines = []
+        for name, errors in self.errors.items():
+            label = self.fields[name].label if name in self.fields else ""
+            lines += [f"{label}: {e}" if label else str(e) for e in errors]
+        return lines
+
+
+class SearchForm(ReaderFilters, forms.Form):
     """The search box and its filters; cleaned_data are search_papers()' keyword arguments.
 
     Every bad value becomes a message for the reader (never an exception): unknown tags,
@@ -48,11 +74,6 @@ class SearchForm(forms.Form):
     def clean_k(self) -> int:
         return self.cleaned_data["k"] or 10
 
-    def clean_tag(self) -> str:
-        slug = self.cleaned_data["tag"].strip().lstrip("#")
-        if slug and not Tag.objects.filter(slug=slug).exists():
-            raise forms.ValidationError(_("There is no tag “%(tag)s”."), params={"tag": slug})
-        return slug
 
     def clean_lang(self) -> str:
         raw = self.cleaned_data["lang"].strip()
@@ -77,13 +98,9 @@ class SearchForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end and start > end:
-            self.add_error("date_to", _("The end date is before the start date."))
+        self.check_date_range(data)
         return data
 
-    def tag_choices(self) -> list[tuple[str, str]]:
-        return list(Tag.objects.order_by("slug").values_list("slug", "name"))
 
     def lang_choices(self) -> list[tuple[str, str]]:
         return list(Lang.choices)
@@ -92,19 +109,12 @@ class SearchForm(forms.Form):
         weeks = Issue.objects.order_by("-week_start").values_list("week_start", "week_end")
         return [(start.isoformat(), f"{start:%Y-%m-%d} – {end:%Y-%m-%d}") for start, end in weeks]
 
-    def messages(self) -> list[str]:
-        """Every error as one line, field label first, for the page and the API."""
-        lines = []
-        for name, errors in self.errors.items():
-            label = self.fields[name].label if name in self.fields else ""
-            lines += [f"{label}: {e}" if label else str(e) for e in errors]
-        return lines
 
 
 YES_NO = {"": None, "yes": True, "no": False}
 
 
-class PaperListForm(forms.Form):
+class PaperListForm(ReaderFilters, forms.Form):
     """The filters and sort of /papers/ (and GET /api/papers); to_query() gives
     papers.listing.list_papers()' arguments. Every value is checked: an unknown tag,
     category, language or choice, a malformed date or cursor, a page size over the limit."""
@@ -131,11 +141,6 @@ class PaperListForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.categories = categories  # [Category], shown as the category choices when given
 
-    def clean_tag(self) -> str:
-        slug = self.cleaned_data["tag"].strip().lstrip("#")
-        if slug and not Tag.objects.filter(slug=slug).exists():
-            raise forms.ValidationError(_("There is no tag “%(tag)s”."), params={"tag": slug})
-        return slug
 
     def clean_category(self) -> str:
         code = self.cleaned_data["category"].strip()
@@ -145,9 +150,7 @@ class PaperListForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end and start > end:
-            self.add_error("date_to", _("The end date is before the start date."))
+        self.check_date_range(data)
         after = data.get("after")
         if after:
             try:
@@ -166,10 +169,5 @@ class PaperListForm(forms.Form):
         )
         return {"filters": filters, "sort": data["sort"] or "newest", "after": data["after"], "per_page": data["per_page"] or PER_PAGE}
 
-    def tag_choices(self) -> list[tuple[str, str]]:
-        return list(Tag.objects.order_by("slug").values_list("slug", "name"))
-
     def choice_fields(self) -> list:
         return [self[name] for name in ("sort", "text_lang", "came_from", "commentary", "in_issue")]
-
-    messages = SearchForm.messages

@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 from papers import embeddings
 from papers.authors import author_for
 from papers.models import (
-    Author, Commentary, Embedding, Issue, IssueEditorial, IssueEntry, Link, Origin, Paper, PaperAuthor, PaperText, Tag,
+    Commentary, Embedding, Issue, IssueEditorial, IssueEntry, Link, Origin, Paper, PaperAuthor, PaperText, Tag,
 )
 
 pytestmark = pytest.mark.django_db
