@@ -1,9 +1,10 @@
 """Rendered reading pages, cached for readers who are not signed in.
 
 A page is kept per URL (path and query), interface language, and htmx block or whole page,
-under a generation that every write to what the pages show replaces (forget_pages, connected
-in papers.apps: a new paper, a new or edited text, a publication, an issue's entries...), so
-a page is never older than the last write. Editors (signed in) always get a fresh page: theirs
+with the generation it was rendered under, and served only while that generation is current.
+Every write to what the pages show replaces the generation (forget_pages, connected in
+papers.apps: a new paper, a new or edited text, a publication, an issue's entries...), so a
+page is never older than the last write. Editors (signed in) always get a fresh page: theirs
 show drafts and the pipeline.
 
 Pages carry the reader's CSRF token (the language switch is a POST form, htmx sends it as a
@@ -43,9 +44,8 @@ def new_generation() -> None:
 
 
 def _key(request: HttpRequest) -> str:
-    generation = cache.get_or_set(_GENERATION, lambda: uuid.uuid4().hex, timeout=None)
     htmx = request.htmx and not request.htmx.history_restore_request
-    parts = [generation, request.get_full_path(), get_language() or "", "htmx" if htmx else "page",
+    parts = [request.get_full_path(), get_language() or "", "htmx" if htmx else "page",
              "offline" if not settings.LLM_BASE_URL else "llm"]
     return "pages:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -58,9 +58,16 @@ def cached_for_readers(view):
         if request.method not in ("GET", "HEAD") or request.user.is_authenticated:
             return view(request, *args, **kwargs)
         key = _key(request)
-        kept = cache.get(key)
-        if kept is not None:
-            status, content, headers = kept
+        # One round trip: the page is kept with the generation it was rendered under, and only
+        # served while that generation is the current one.
+        found = cache.get_many([_GENERATION, key])
+        generation = found.get(_GENERATION)
+        if generation is None:
+            generation = uuid.uuid4().hex
+            cache.add(_GENERATION, generation, timeout=None)
+        kept = found.get(key)
+        if kept is not None and kept[0] == generation:
+            _, status, content, headers = kept
             if b"@csrf@" in content:  # a feed has no form: no token, and no cookie set for one
                 content = content.replace(b"@csrf@", get_token(request).encode())
             response = HttpResponse(content, status=status)
@@ -70,7 +77,7 @@ def cached_for_readers(view):
         response = view(request, *args, **kwargs)
         if response.status_code == 200 and not response.streaming and not response.cookies.get("sessionid"):
             headers = {name: response[name] for name in _KEPT_HEADERS if response.has_header(name)}
-            cache.set(key, (200, _TOKEN.sub(_PLACEHOLDER, response.content), headers), PAGE_SECONDS)
+            cache.set(key, (generation, 200, _TOKEN.sub(_PLACEHOLDER, response.content), headers), PAGE_SECONDS)
         return response
 
     return cached_view

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from papers.models import Commentary, Issue, IssueEntry, Paper, PaperText, Tag
+from papers.models import Commentary, Issue, IssueEntry, Paper, Tag
 from tests.factories import make_paper
 
 pytestmark = pytest.mark.django_db
