@@ -187,7 +187,7 @@ CACHES = {
         # Fails open: while Redis is unreachable every read misses and writes are dropped
         # (rate limits let clients through, query vectors are computed again), logged once.
         "BACKEND": "config.cache.FailOpenRedisCache",
-        "LOCATION": os.environ.get("REDIS_URL") or f"unix://{services.REDIS_SOCKET}?db=1",
+        "LOCATION": services.cache_url(os.environ.get("REDIS_URL", "")) or f"unix://{services.REDIS_SOCKET}?db=1",
         # A hung Redis must not hang a request: give up after a second.
         "OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
     }
