@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.urls import reverse
+from django.utils import timezone
 
 from papers.languages import Lang
 from papers.models import Issue, IssueEntry, PaperText
@@ -129,7 +130,7 @@ def add_to_next_draft(paper_ids: list[int]) -> tuple[Issue, int]:
         draft = Issue.objects.select_for_update().filter(status=Issue.Status.DRAFT).order_by("-week_start").first()
         if draft is None:
             latest = Issue.objects.order_by("-week_start").values_list("week_start", flat=True).first()
-            today = dt.date.today()
+            today = timezone.localdate()
             start = latest + dt.timedelta(weeks=1) if latest else today - dt.timedelta(days=today.weekday())
             draft = Issue.objects.create(week_start=start, week_end=start + dt.timedelta(days=6))
         position = draft.entries.aggregate(m=Max("position"))["m"] or 0
