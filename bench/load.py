@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import http.client
 import itertools
 import json
@@ -91,8 +92,8 @@ def post_worker_init(worker) -> None:
 # --- The site -----------------------------------------------------------------------------
 
 
-def prepare_database() -> str:
-    """Create bench_load from the migrations, import and enrich the demo corpus; return its URL."""
+def prepare_database(name: str = DB_NAME) -> str:
+    """Create the database from the migrations, import and enrich the demo corpus; return its URL."""
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
@@ -100,7 +101,7 @@ def prepare_database() -> str:
     from papers import embeddings, enrich
     from papers.models import Paper
 
-    connection.settings_dict["TEST"] = {**connection.settings_dict.get("TEST", {}), "NAME": DB_NAME}
+    connection.settings_dict["TEST"] = {**connection.settings_dict.get("TEST", {}), "NAME": name}
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)  # runs migrate
     call_command("import_seeds", str(settings.SEEDS_DIR), verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)  # as make run: whitenoise serves STATIC_ROOT
@@ -121,7 +122,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
+def start_gunicorn(env: dict[str, str], port: int, *, log: Path = LOG) -> subprocess.Popen:
     """config/run.py's web program, on our port, logging to LOG; returns once / answers."""
     bin_dir = os.path.dirname(sys.executable)
     argv = [os.path.join(bin_dir, "gunicorn"), "config.wsgi", "-c", str(Path(__file__).resolve()),
@@ -129,8 +130,8 @@ def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
             # gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl):
             # a second gunicorn beside this one (make run, another bench) would take it over.
             "--no-control-socket"]
-    log = open(LOG, "w")
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    out = open(log, "w")
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -142,7 +143,7 @@ def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
         except OSError:
             time.sleep(0.2)
     stop_gunicorn(proc)
-    raise RuntimeError(f"gunicorn did not answer GET / within 60 s; see {LOG}")
+    raise RuntimeError(f"gunicorn did not answer GET / within 60 s; see {log}")
 
 
 def stop_gunicorn(proc: subprocess.Popen) -> None:
@@ -169,16 +170,21 @@ class Site:
 _LINK = re.compile(r'href="(/[^"#?]*)"')
 
 
+def get_page(port: int, path: str) -> str:
+    """The body of a 200 answer (anything else raises), for finding the URLs to measure."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    body = response.read().decode("utf-8", "replace")
+    conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"GET {path} answered {response.status}")
+    return body
+
+
 def crawl(port: int) -> Site:
     def links(path: str) -> set[str]:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("GET", path)
-        response = conn.getresponse()
-        body = response.read().decode("utf-8", "replace")
-        conn.close()
-        if response.status != 200:
-            raise RuntimeError(f"crawl: GET {path} answered {response.status}")
-        return set(_LINK.findall(body))
+        return set(_LINK.findall(get_page(port, path)))
 
     found = links("/") | links("/issues/") | links("/tags/")
     tags = sorted(p for p in found if re.fullmatch(r"/tags/[^/]+/", p))
@@ -394,14 +400,11 @@ def report(results: list[Result], elapsed: float, reconnects: int, args, site: S
     return 1 if counts["5xx"] or counts["timeout"] or counts["connection"] else 0
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seconds", type=float, default=60, help="seconds of traffic (default 60)")
-    p.add_argument("--clients", type=int, default=16, help="concurrent closed-loop clients (default 16)")
-    p.add_argument("--timeout", type=float, default=30, help="socket timeout per request, seconds (default 30)")
-    p.add_argument("--keep", action="store_true", help=f"keep the {DB_NAME} database afterwards")
-    args = p.parse_args()
-
+@contextlib.contextmanager
+def served_site(*, db_name: str = DB_NAME, log: Path = LOG, keep: bool = False):
+    """The demo site under gunicorn as make run serves it, on a database of its own (dropped
+    afterwards unless keep) and the embedded servers (started here if need be, and stopped
+    again if so); yields gunicorn's port. bench/pages.py serves its site the same way."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ["OMP_NUM_THREADS"] = "1"  # the embeddings computed here, as in the web processes
     os.environ["LLM_BASE_URL"] = ""  # enrichment offline: the bench never calls a real LLM
@@ -422,25 +425,36 @@ def main() -> int:
     real_name = connection.settings_dict["NAME"]
     server = None
     try:
-        db_url = prepare_database()
+        db_url = prepare_database(db_name)
         env = {**os.environ, "DATABASE_URL": db_url, "SEARCH_RATE_LIMIT": str(RATE_LIMIT), "DEBUG": "false",
                "OMP_NUM_THREADS": "1"}
         port = free_port()
-        server = start_gunicorn(env, port)
-        site = crawl(port)
-        semantic = warm_up(port)
-        results, reconnects, elapsed = drive(port, site, clients=args.clients, seconds=args.seconds, timeout=args.timeout)
+        server = start_gunicorn(env, port, log=log)
+        yield port
     finally:
         if server is not None:
             stop_gunicorn(server)
         connection.close()
-        if not args.keep:
+        if not keep:
             connection.creation.destroy_test_db(real_name, verbosity=0)
         # Servers this run started stop with it; servers that ran before are left as they were.
         if started and started == embedded and not services.is_supervised():
             services.stop_all()
         elif started:
             print(f"left running: {', '.join(sorted(started))} (started here beside a server that was already running)")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=60, help="seconds of traffic (default 60)")
+    p.add_argument("--clients", type=int, default=16, help="concurrent closed-loop clients (default 16)")
+    p.add_argument("--timeout", type=float, default=30, help="socket timeout per request, seconds (default 30)")
+    p.add_argument("--keep", action="store_true", help=f"keep the {DB_NAME} database afterwards")
+    args = p.parse_args()
+    with served_site(keep=args.keep) as port:
+        site = crawl(port)
+        semantic = warm_up(port)
+        results, reconnects, elapsed = drive(port, site, clients=args.clients, seconds=args.seconds, timeout=args.timeout)
     return report(results, elapsed, reconnects, args, site, semantic)
 
 

@@ -65,6 +65,17 @@ def redis_url(db: int = 0) -> str:
     return f"redis+socket://{REDIS_SOCKET}?virtual_host={db}"
 
 
+def cache_url(url: str) -> str:
+    """The Django cache's spelling (redis-py's) of a Redis URL: the broker's
+    redis+socket://PATH?virtual_host=N, which processes started with REDIS_URL=redis_url(n)
+    get (the tests' Celery worker), is unix://PATH?db=N; any other URL is left as it is."""
+    if not url.startswith("redis+socket://"):
+        return url
+    path, _, query = url[len("redis+socket://"):].partition("?")
+    db = query.split("virtual_host=", 1)[1].split("&")[0] if "virtual_host=" in query else "0"
+    return f"unix://{path}?db={db}"
+
+
 def make_private_dir(path: Path) -> Path:
     """A folder under var/ that only its owner can read (created so, never widened later)."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_htmx",
+    "ninja",  # the API docs page's static files
     "papers",
     "digest",
     "synth",
@@ -180,24 +181,12 @@ CELERY_TASK_ROUTES = {
     "synth.tasks_training.*": {"queue": "gpu"},
 }
 
-
-
-def cache_location(redis_url: str) -> str:
-    """redis-py's address for REDIS_URL: kombu's redis+socket://PATH?virtual_host=N, which the
-    broker takes, is unix://PATH?db=N to redis-py."""
-    parts = urlsplit(redis_url)
-    if parts.scheme != "redis+socket":
-        return redis_url
-    db = parse_qs(parts.query).get("virtual_host", ["0"])[0]
-    return f"unix://{parts.path}?db={db}"
-
-
 CACHES = {
     "default": {
         # Fails open: while Redis is unreachable every read misses and writes are dropped
         # (rate limits let clients through, query vectors are computed again), logged once.
         "BACKEND": "config.cache.FailOpenRedisCache",
-        "LOCATION": cache_location(os.environ["REDIS_URL"]) if os.environ.get("REDIS_URL") else cache_location(services.redis_url(1)),
+        "LOCATION": services.cache_url(os.environ.get("REDIS_URL", "")) or f"unix://{services.REDIS_SOCKET}?db=1",
         # A hung Redis must not hang a request: give up after a second.
         "OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
     }

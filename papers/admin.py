@@ -12,6 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from papers.forms import EditedTextForm
+from papers import issues
+from papers.authors import author_key
 from papers.models import (
     Author,
     Commentary,
@@ -103,16 +105,38 @@ def rerun_enrichment(modeladmin, request, queryset):
     )
 
 
+@admin.action(description=_("Add to the next draft issue"))
+def add_to_next_draft(modeladmin, request, queryset):
+    """Editors' path from new arrivals (home's "new since the last issue") to the next issue."""
+    draft, added = issues.add_to_next_draft(list(queryset.order_by("-dated", "-pk").values_list("pk", flat=True)))
+    modeladmin.message_user(request, ngettext(
+        "%(count)d paper added to the draft issue of %(week)s.", "%(count)d papers added to the draft issue of %(week)s.", added,
+    ) % {"count": added, "week": draft.week_start.isoformat()})
+
+
+class InIssueFilter(admin.SimpleListFilter):
+    title = _("in an issue")
+    parameter_name = "in_issue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("in an issue")), ("no", _("not in an issue yet"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(issue_entries__isnull=self.value() == "no").distinct()
+        return queryset
+
+
 @admin.register(Paper)
 class PaperAdmin(admin.ModelAdmin):
-    list_display = ["title", "arxiv_id", "arxiv_version", "published", "modified_at"]
-    list_filter = ["published", "tags", "texts__lang", "texts__origin"]
+    list_display = ["title", "arxiv_id", "arxiv_version", "published", "came_from", "created_at"]
+    list_filter = [InIssueFilter, "came_from", "published", "tags", "texts__lang", "texts__origin"]
     search_fields = ["title", "arxiv_id", "authors__name", "texts__body"]
     date_hierarchy = "published"
     filter_horizontal = ["tags", "sources"]
     readonly_fields = ["created_at", "modified_at"]
     inlines = [PaperAuthorInline, PaperTextInline, LinkInline, CommentaryInline, PaperVersionInline, EnrichmentStepInline]
-    actions = [rerun_enrichment]
+    actions = [rerun_enrichment, add_to_next_draft]
 
     def has_run_enrichment_permission(self, request) -> bool:
         return request.user.has_perm("papers.run_enrichment")
@@ -120,8 +144,16 @@ class PaperAdmin(admin.ModelAdmin):
 
 @admin.register(Author)
 class AuthorAdmin(admin.ModelAdmin):
-    list_display = ["name"]
+    """Splitting two people who share a name: add a second author with the name and a slug
+    of its own, and move the other person's papers to it (Paper authors)."""
+
+    list_display = ["name", "slug", "key"]
+    prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name"]
+
+    def save_model(self, request, obj, form, change):
+        obj.key = author_key(obj.name)  # imports match authors by this key
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(PaperAuthor)

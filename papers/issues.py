@@ -7,10 +7,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
 from django.urls import reverse
+from django.utils import timezone
 
 from papers.languages import Lang
-from papers.models import Issue, PaperText
+from papers.models import Issue, IssueEntry, PaperText
 
 CONTENT_VERSION = 1  # bump when the shape of Issue.frozen_content changes
 
@@ -117,3 +120,21 @@ def localize(content: dict, *, lang: str, tags: frozenset[str] | set[str] | None
         editorial_fallback=bool(editorial) and lang not in editorials,
         entries=entries,
     )
+
+
+def add_to_next_draft(paper_ids: list[int]) -> tuple[Issue, int]:
+    """Append papers to the next draft issue (the newest draft; without one, a new draft for
+    the week after the latest issue). Papers already in an issue are left where they are.
+    Returns the draft and how many papers were added."""
+    with transaction.atomic():
+        draft = Issue.objects.select_for_update().filter(status=Issue.Status.DRAFT).order_by("-week_start").first()
+        if draft is None:
+            latest = Issue.objects.order_by("-week_start").values_list("week_start", flat=True).first()
+            today = timezone.localdate()
+            start = latest + dt.timedelta(weeks=1) if latest else today - dt.timedelta(days=today.weekday())
+            draft = Issue.objects.create(week_start=start, week_end=start + dt.timedelta(days=6))
+        position = draft.entries.aggregate(m=Max("position"))["m"] or 0
+        placed = set(IssueEntry.objects.filter(paper_id__in=paper_ids).values_list("paper_id", flat=True))
+        new = [pk for pk in paper_ids if pk not in placed]
+        IssueEntry.objects.bulk_create(IssueEntry(issue=draft, paper_id=pk, position=position + i) for i, pk in enumerate(new, 1))
+    return draft, len(new)

@@ -3,8 +3,13 @@ links, the documents they were imported from, and the weekly issues that collect
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
+from django.db.models.functions import Cast, Coalesce, Right, Substr
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from pgvector.django import HnswIndex, VectorField
@@ -19,7 +24,13 @@ class Origin(models.TextChoices):
 
 
 class Author(models.Model):
-    name = models.CharField(_("name"), max_length=200, unique=True)
+    """A name as it appears on papers. Imports match authors by `key` (papers.authors.author_key:
+    case, accents, dots and hyphens do not count); two people with one name share an author
+    until an editor splits them, and imports then pick between them by shared coauthors."""
+
+    name = models.CharField(_("name"), max_length=200)
+    key = models.CharField(_("matching key"), max_length=200, db_index=True, editable=False)
+    slug = models.SlugField(_("slug"), max_length=220, unique=True, allow_unicode=True)
 
     class Meta:
         ordering = ["name"]
@@ -28,6 +39,9 @@ class Author(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("papers:author", kwargs={"slug": self.slug})
 
 
 class Tag(models.Model):
@@ -68,7 +82,40 @@ class SourceDocument(models.Model):
         return self.name
 
 
+def month_of_arxiv_id():
+    """The first day of the month an arXiv id was issued in: 2402.00838 is February 2024,
+    hep-th/9901001 January 1999 (two-digit years from 91 are 19xx). NULL for other ids.
+    A database expression so the listing can sort and filter by it and the page can show it."""
+    new_style = r"^[0-9]{2}(0[1-9]|1[0-2])\.[0-9]{4,5}$"
+    old_style = r"/[0-9]{2}(0[1-9]|1[0-2])[0-9]{3}$"
+    old_digits = Right("arxiv_id", 7)
+    old_yy = Cast(Substr(old_digits, 1, 2), models.IntegerField())
+
+    def make_date(year, month):
+        return models.Func(year, month, Value(1), function="make_date", output_field=models.DateField())
+
+    return Case(
+        When(arxiv_id__regex=new_style,
+             then=make_date(Cast(Substr("arxiv_id", 1, 2), models.IntegerField()) + 2000,
+                            Cast(Substr("arxiv_id", 3, 2), models.IntegerField()))),
+        When(arxiv_id__regex=old_style,
+             then=make_date(Case(When(Q(arxiv_id__regex=r"/9[1-9]"), then=old_yy + 1900), default=old_yy + 2000),
+                            Cast(Substr(old_digits, 3, 2), models.IntegerField()))),
+        default=None,
+        output_field=models.DateField(),
+    )
+
+
+# Undated papers sort after every dated one instead of being NULLs the keyset has to skip.
+UNDATED = dt.date(1, 1, 1)
+
+
 class Paper(models.Model):
+    class Came(models.TextChoices):
+        SEED = "seed", _("seed document")
+        ARXIV = "arxiv", _("arXiv")
+        EDITOR = "editor", _("editor")
+
     arxiv_id = models.CharField(
         _("arXiv id"), max_length=32, blank=True, default="",
         help_text=_("Without version, e.g. 2402.00838; empty until known."),
@@ -80,6 +127,23 @@ class Paper(models.Model):
     )
     published = models.DateField(_("published"), null=True, blank=True)
     updated = models.DateField(_("updated"), null=True, blank=True)
+    id_month = models.GeneratedField(
+        expression=month_of_arxiv_id(), output_field=models.DateField(), db_persist=True,
+        verbose_name=_("month of the arXiv id"),
+    )
+    # What the listing sorts and filters by: the arXiv published date, else the id's month.
+    dated = models.GeneratedField(
+        expression=Coalesce("published", month_of_arxiv_id(), Value(UNDATED)),
+        output_field=models.DateField(), db_persist=True, verbose_name=_("date"),
+    )
+    categories = ArrayField(
+        models.CharField(max_length=32), verbose_name=_("arXiv categories"), default=list, blank=True,
+        help_text=_("The primary category first, as the arXiv feed lists them."),
+    )
+    came_from = models.CharField(
+        _("came from"), max_length=16, choices=Came.choices, default=Came.EDITOR,
+        help_text=_("Where the paper first entered the knowledge base."),
+    )
     authors = models.ManyToManyField(Author, through="PaperAuthor", related_name="papers", verbose_name=_("authors"))
     tags = models.ManyToManyField(Tag, blank=True, related_name="papers", verbose_name=_("tags"))
     sources = models.ManyToManyField(SourceDocument, blank=True, related_name="papers", verbose_name=_("sources"))
@@ -96,7 +160,12 @@ class Paper(models.Model):
             # The ingest upsert keys papers on their arXiv id once they have one.
             models.UniqueConstraint(fields=["arxiv_id"], condition=~Q(arxiv_id=""), name="paper_unique_arxiv_id"),
         ]
-        indexes = [models.Index(fields=["title"], name="paper_title_idx")]  # seed upsert matches id-less papers by title
+        indexes = [
+            models.Index(fields=["title"], name="paper_title_idx"),  # seed upsert matches id-less papers by title
+            # papers.listing: the default sort, newest first, and its keyset pages.
+            models.Index(fields=["-dated", "-id"], name="paper_dated_idx"),
+            GinIndex(fields=["categories"], name="paper_categories_gin"),  # papers.listing's category filter
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -107,6 +176,9 @@ class Paper(models.Model):
             return ""
         version = f"v{self.arxiv_version}" if self.arxiv_version else ""
         return f"https://arxiv.org/abs/{self.arxiv_id}{version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("papers:detail", kwargs={"pk": self.pk})
 
 
 class PaperAuthor(models.Model):

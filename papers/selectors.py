@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db import connection
 from django.db.models import Count, F, Prefetch, QuerySet
 
-from papers.models import Commentary, Issue, IssueEditorial, IssueEntry, Paper, PaperAuthor, PaperText, Tag
+from papers.categories import Category, category_name, is_category_code
+from papers.models import Author, Commentary, Issue, IssueEditorial, IssueEntry, Paper, PaperAuthor, PaperText, Tag
 
 # A card shows a title and a short summary; abstracts stay in the database.
 CARD_TEXT_KINDS = [PaperText.Kind.TITLE, PaperText.Kind.SUMMARY]
@@ -98,3 +100,36 @@ def editorial_in(issue: Issue, lang: str) -> tuple[IssueEditorial | None, list[I
     """The issue's editorial in `lang` (or None) and the ones in other languages."""
     mine = next((e for e in issue.editorial_list if e.lang == lang), None)
     return mine, [e for e in issue.editorial_list if e.lang != lang]
+
+
+def categories_with_counts(lang: str) -> list[Category]:
+    """Every arXiv category a paper is in, with its name in lang and its paper count, by code."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT code, count(*) FROM papers_paper, unnest(categories) AS code GROUP BY code ORDER BY code"
+        )
+        return [Category(code=code, name=category_name(code, lang), paper_count=n) for code, n in cursor.fetchall()]
+
+
+def category(code: str, lang: str) -> Category | None:
+    if not is_category_code(code):
+        return None
+    count = Paper.objects.filter(categories__contains=[code]).count()
+    return Category(code=code, name=category_name(code, lang), paper_count=count) if count else None
+
+
+def author_by_slug(slug: str) -> Author | None:
+    return Author.objects.filter(slug=slug).first()
+
+
+NEW_ARRIVALS_SHOWN = 10
+
+
+def new_since_last_issue() -> tuple[list[Paper], int, dt.datetime | None]:
+    """Papers that came in after the latest issue was published (all of them before any was)
+    and are in no issue yet: the first few newest first, how many there are, and since when."""
+    since = _issues().order_by("-week_start").values_list("published_at", flat=True).first()
+    papers = Paper.objects.filter(issue_entries__isnull=True)
+    papers = papers.filter(created_at__gt=since) if since else papers
+    shown = list(paper_cards(papers.order_by("-created_at", "-id"))[:NEW_ARRIVALS_SHOWN])
+    return shown, papers.count(), since

@@ -1,15 +1,20 @@
-from django.urls import path
+from django.urls import include, path
 
-from papers.views import browse, issues, search
+from papers.api import api
+from papers.views import browse, issues, listing, search
 
 app_name = "papers"
 urlpatterns = [
     path("", issues.home, name="home"),
     path("issues/", issues.archive, name="archive"),
     path("issues/<str:week>/", issues.issue_detail, name="issue"),
+    path("papers/", listing.paper_list, name="list"),
     path("papers/<int:pk>/", browse.paper_detail, name="detail"),
     path("tags/", browse.tag_list, name="tags"),
     path("tags/<str:slug>/", browse.tag_detail, name="tag"),
+    path("authors/<str:slug>/", listing.author_detail, name="author"),
+    path("categories/", listing.category_list, name="categories"),
+    path("categories/<str:code>/", listing.category_detail, name="category"),
     path("search/", search.search, name="search"),
-    path("api/search", search.api_search, name="api_search"),
+    path("api/", include(api.urls[0])),  # papers:api_search, papers:openapi-json, papers:openapi-view (/api/docs)
 ]

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import transaction
 
 from papers.backoff import backoff_delay, retry_after_seconds
+from papers.categories import is_category_code
 from papers.ingest.records import PaperRecord, parse_arxiv_id
 from papers.ingest.upsert import find_paper, upsert_paper
 from papers.models import Paper, PaperText, PaperVersion
@@ -187,7 +188,16 @@ def _record(entry, n: int) -> PaperRecord:
         updated=_date(entry.get("updated_parsed") or entry.published_parsed),
         texts={("en", "title"): title, ("en", "abstract"): abstract},
         links=[("paper", f"https://arxiv.org/abs/{arxiv_id}")],
+        categories=_categories(entry),
     )
+
+
+def _categories(entry) -> list[str]:
+    primary = (entry.get("arxiv_primary_category") or {}).get("term", "")
+    terms = [tag.get("term", "") for tag in entry.get("tags", [])]
+    # Only arXiv's own scheme: the feed also carries ACM and MSC classes as categories.
+    codes = [t for t in [primary, *terms] if is_category_code(t)]
+    return list(dict.fromkeys(codes))
 
 
 def _clean(text: str | None) -> str:
@@ -315,7 +325,7 @@ def store_records(records: list[PaperRecord]) -> FetchReport:
                 continue
             if known and record.arxiv_version and record.arxiv_version > known:
                 _remember_current(paper)  # what v(n) said, before v(n+1) replaces it
-            paper, created, changed = upsert_paper(record)
+            paper, created, changed = upsert_paper(record, came_from=Paper.Came.ARXIV)
             _remember_version(paper, record)
             if created:
                 report.created.append(paper.pk)

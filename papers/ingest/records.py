@@ -45,6 +45,7 @@ class PaperRecord:
     texts: dict[tuple[str, str], str] = field(default_factory=dict)  # (lang, kind) -> body
     links: list[tuple[str, str]] = field(default_factory=list)  # (kind, url), in order
     tags: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)  # arXiv's, the primary one first
     commentaries: list[CommentaryRecord] = field(default_factory=list)
 
 

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from papers.authors import author_for, author_key
 from papers.ingest.records import CommentaryRecord, IssueRecord, PaperRecord, ParsedDocument
 from papers.models import (
     Author, Commentary, Issue, IssueEditorial, IssueEntry, Link, Origin, Paper, PaperAuthor, PaperText, SourceDocument, Tag,
@@ -101,14 +102,18 @@ def find_paper(record: PaperRecord) -> Paper | None:
     ).first()
 
 
-def upsert_paper(record: PaperRecord, *, source: SourceDocument | None = None, origin: str = Origin.SOURCE) -> tuple[Paper, bool, bool]:
+def upsert_paper(
+    record: PaperRecord, *, source: SourceDocument | None = None, origin: str = Origin.SOURCE,
+    came_from: str = Paper.Came.SEED,
+) -> tuple[Paper, bool, bool]:
     """Create or update one paper with its authors, texts, links, tags and commentary.
+    came_from says where a new paper entered the knowledge base (kept on updates).
 
     Returns (paper, created, changed)."""
     paper = find_paper(record)
     created = paper is None
     if created:
-        paper = Paper(title=record.title.strip())
+        paper = Paper(title=record.title.strip(), came_from=came_from)
     changed = _assign(
         paper,
         title=record.title.strip() or paper.title,
@@ -116,6 +121,7 @@ def upsert_paper(record: PaperRecord, *, source: SourceDocument | None = None, o
         arxiv_version=record.arxiv_version or paper.arxiv_version,
         published=record.published or paper.published,
         updated=record.updated or paper.updated,
+        categories=record.categories or paper.categories,
     )
     if created or changed:
         paper.save()
@@ -176,13 +182,20 @@ def _assign(obj, **values) -> bool:
 
 
 def _set_authors(paper: Paper, names: list[str]) -> bool:
-    current = list(paper.authorships.order_by("position").values_list("author__name", flat=True))
-    if current == names:
+    current = list(paper.authorships.order_by("position").values_list("author__key", flat=True))
+    if current == [author_key(name) for name in names]:
         return False
+    before = list(paper.authorships.values_list("author_id", flat=True))
     paper.authorships.all().delete()
-    for position, name in enumerate(names):
-        author, _ = Author.objects.get_or_create(name=name)
-        PaperAuthor.objects.create(paper=paper, author=author, position=position)
+    seen = set()
+    for name in names:
+        author = author_for(name, coauthors=names)
+        if author.pk in seen:  # a name listed twice on one paper
+            continue
+        seen.add(author.pk)
+        PaperAuthor.objects.create(paper=paper, author=author, position=len(seen) - 1)
+    # A name the paper no longer lists, on no other paper, would be an author page of nothing.
+    Author.objects.filter(pk__in=before, authorships__isnull=True).delete()
     return True
 
 

@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from papers.categories import category_name
 from papers.languages import CJK_RANGES, CONTENT_LANGS, Lang, normalize_lang
 from papers.enrich import EXTRACTIVE
 from papers.models import Origin, PaperText
@@ -75,6 +76,11 @@ def text_langs(paper) -> list[str]:
 @register.filter
 def lang_name(code: str) -> str:
     return str(LANG_NAMES.get(code, code))
+
+
+@register.filter(name="category_name")
+def category_name_filter(code: str, lang: str) -> str:
+    return category_name(code, lang)
 
 
 @register.filter

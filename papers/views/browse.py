@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from papers import languages, selectors
 from papers.languages import CONTENT_LANGS, normalize_lang
 from papers.models import Link, PaperText
+from papers.page_cache import cached_for_readers
 from papers.search import related_papers
 
 PAPERS_PER_PAGE = 30
@@ -24,18 +25,19 @@ def reader_lang(request: HttpRequest) -> tuple[str, str]:
     return languages.reader_lang(), ""
 
 
-def _reading_context(request: HttpRequest) -> dict:
+def reading_context(request: HttpRequest) -> dict:
     lang, override = reader_lang(request)
     return {"lang": lang, "lang_override": override, "content_langs": CONTENT_LANGS}
 
 
+@cached_for_readers
 def paper_detail(request: HttpRequest, pk: int) -> HttpResponse:
     paper = selectors.paper_for_page(pk)
     if paper is None:
-        raise Http404("No such paper")
+        raise Http404(_("There is no paper at this address."))
     links = paper.links.all()
     links_by_kind = {label: [link for link in links if link.kind == kind] for kind, label in Link.Kind.choices}
-    context = _reading_context(request)
+    context = reading_context(request)
     return render(request, "papers/paper_detail.html", {
         **context,
         "paper": paper,
@@ -45,13 +47,15 @@ def paper_detail(request: HttpRequest, pk: int) -> HttpResponse:
     })
 
 
+@cached_for_readers
 def tag_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "papers/tag_list.html", {**_reading_context(request), "tags": selectors.tags_with_counts()})
+    return render(request, "papers/tag_list.html", {**reading_context(request), "tags": selectors.tags_with_counts()})
 
 
+@cached_for_readers
 def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
     tag = selectors.tag_by_slug(slug)
     if tag is None:
-        raise Http404("No such tag")
+        raise Http404(_("There is no tag at this address."))
     page = Paginator(selectors.papers_with_tag(tag), PAPERS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "papers/tag_detail.html", {**_reading_context(request), "tag": tag, "page": page})
+    return render(request, "papers/tag_detail.html", {**reading_context(request), "tag": tag, "page": page})

@@ -1,0 +1,143 @@
+"""What the API answers, as pydantic schemas (the OpenAPI schema is generated from them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ninja import Schema
+
+
+class Error(Schema):
+    error: str
+    fields: dict = {}
+
+
+class AuthorRef(Schema):
+    name: str
+    slug: str
+    url: str
+
+
+class PaperSummary(Schema):
+    id: int
+    arxiv_id: str
+    title: str  # in the reader's language when there is one (Accept-Language), else another
+    title_lang: str
+    original_title: str
+    url: str
+    arxiv_url: str
+    date: dt.date | None  # arXiv's published date, else the month of the arXiv id
+    date_from_id: bool
+    authors: list[AuthorRef]
+    tags: list[str]
+    categories: list[str]
+    text_langs: list[str]
+
+
+class PaperPage(Schema):
+    count: int
+    next: str | None  # the cursor for ?after= (None on the last page)
+    next_url: str | None
+    results: list[PaperSummary]
+
+
+class Text(Schema):
+    lang: str
+    kind: str
+    body: str
+    origin: str
+    model: str
+
+
+class Version(Schema):
+    version: int
+    updated: dt.date | None
+    title: str
+
+
+class LinkOut(Schema):
+    kind: str
+    url: str
+
+
+class IssueRef(Schema):
+    week_start: dt.date
+    week_end: dt.date
+    url: str
+
+
+class CommentaryOut(Schema):
+    lang: str
+    author: str
+    date: dt.date | None
+    origin: str
+    body: str
+
+
+class PaperDetail(PaperSummary):
+    arxiv_version: int | None
+    published: dt.date | None
+    updated: dt.date | None
+    came_from: str
+    texts: list[Text]
+    versions: list[Version]
+    links: list[LinkOut]
+    issues: list[IssueRef]
+    commentary: list[CommentaryOut]
+
+
+class IssueSummary(IssueRef):
+    published_at: dt.datetime | None
+    paper_count: int
+
+
+class Editorial(Schema):
+    lang: str
+    body: str
+
+
+class IssueDetail(IssueRef):
+    published_at: dt.datetime | None
+    editorials: list[Editorial]
+    papers: list[PaperSummary]
+
+
+class TagOut(Schema):
+    slug: str
+    name: str
+    paper_count: int
+    url: str
+
+
+class CategoryOut(Schema):
+    code: str
+    name: str
+    paper_count: int
+    url: str
+
+
+class AuthorOut(Schema):
+    name: str
+    slug: str
+    url: str
+    papers: PaperPage
+
+
+class SearchHit(Schema):
+    arxiv_id: str
+    title: str
+    title_lang: str
+    score: float
+    url: str
+    arxiv_url: str
+    date: dt.date | None
+    tags: list[str]
+    matched_by: list[str]
+
+
+class SearchResults(Schema):
+    query: str
+    k: int
+    semantic: bool
+    notice: str
+    results: list[SearchHit]
