@@ -66,5 +66,5 @@ def search_papers(
     kinds = {name: "meaning" if name == "meaning" else "words" for name in lists}
     matched = {pid: tuple(sorted({kinds[name] for name, ids in lists.items() if pid in ids})) for pid, _ in ranked}
     hits = search_hits(ranked, matched=matched, q=q, lang=lang, reader_lang=reader_lang)
-    return SearchResults(hits=hits, semantic=semantic)
+    return SearchResults(hits=hits, semantic=semantic, lists=lists)
 

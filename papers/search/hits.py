@@ -36,6 +36,9 @@ class SearchHit:
 class SearchResults:
     hits: list[SearchHit] = field(default_factory=list)
     semantic: bool = True  # False when the embeddings backend failed: word matches only (the page says so)
+    # The ranked candidate lists that were fused, by name (paper ids, best first): the quality
+    # bench reads each list's rank of the wanted paper, so a regression names the list at fault.
+    lists: dict[str, list[int]] = field(default_factory=dict)
 
     def __iter__(self):
         return iter(self.hits)
