@@ -9,7 +9,8 @@ EmbeddingError(message, retryable=...) is the one error type. Nothing else impor
 
 embed_paper() embeds what a reader searches in a paper (titles, summaries and abstracts in
 each language, and the commentary on it) and is idempotent: a text is embedded again only
-when its content hash or the model changed.
+when its content hash or the model changed. language_centroids() is the mean vector of each
+text language's rows, which search subtracts to compare texts of different languages fairly.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 
 from papers.models import Embedding, EnrichmentStep, Paper
 
@@ -205,6 +206,8 @@ def embed_paper(paper: Paper) -> EmbedReport:
         stale = [row.pk for row in paper.embeddings.all() if row.model != model or _row_key(row) not in keep]
         if stale:
             report.removed = Embedding.objects.filter(pk__in=stale).delete()[0]
+        if todo or stale:
+            forget_centroids()
         EnrichmentStep.objects.update_or_create(
             paper=paper, step="embed", lang="", defaults={"status": EnrichmentStep.Status.DONE, "error": ""}
         )
@@ -224,3 +227,42 @@ def _vectors_for(items: list[_Searchable], *, model: str) -> dict[str, np.ndarra
         computed = embed_passages(list(missing.values()))
         known.update(zip(missing.keys(), computed))
     return known
+
+
+# --- Language centroids -------------------------------------------------------------------
+
+CENTROIDS_CACHE_SECONDS = 3600  # a mean over many rows moves slowly; embed_paper forgets it anyway
+
+
+@dataclass(frozen=True)
+class Centroid:
+    vector: np.ndarray  # the mean of the language's unit vectors (not itself a unit vector)
+    rows: int
+
+
+def language_centroids() -> dict[str, Centroid]:
+    """Each text language's mean vector under the current model, cached. e5 places texts of
+    one language near each other: a query is nearer to every text in its own language than to
+    a better match in another, by about its similarity to that language's mean."""
+    key = _centroids_key()
+    if (cached := cache.get(key)) is not None:
+        return {lang: Centroid(np.frombuffer(raw, dtype=np.float32), rows) for lang, (raw, rows) in cached.items()}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT lang, avg(vector)::real[], count(*) FROM {Embedding._meta.db_table} WHERE model = %s GROUP BY lang",
+            [model_name()],
+        )
+        centroids = {lang: Centroid(np.asarray(mean, dtype=np.float32), rows) for lang, mean, rows in cursor.fetchall()}
+    cache.set(key, {lang: (c.vector.tobytes(), c.rows) for lang, c in centroids.items()}, CENTROIDS_CACHE_SECONDS)
+    return centroids
+
+
+def forget_centroids() -> None:
+    """Now, and again once the rows are committed, so no search caches the means of before."""
+    key = _centroids_key()
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
+
+
+def _centroids_key() -> str:
+    return "search:centroids:" + hashlib.sha256(model_name().encode()).hexdigest()

@@ -1,6 +1,7 @@
 """The three ranked lists a query builds, each a list of paper ids, best first, limited to
 the filters' scope:
-- meaning: pgvector HNSW (cosine) over the Embedding rows of the current model. Filters
+- meaning: pgvector HNSW (cosine) over the Embedding rows of the current model, each text
+  language on its own and calibrated by the language's mean vector (nearest_papers). Filters
   stay correct because the connection turns on hnsw.iterative_scan (config/settings.py);
   filters that leave only a few papers get an exact scan of their rows instead.
 - words, English: PostgreSQL full-text search ('english') over English texts and commentary,
@@ -21,13 +22,13 @@ import numpy as np
 from django.db import connection, transaction
 
 from papers import embeddings
-from papers.languages import is_cjk
+from papers.languages import CONTENT_LANGS, is_cjk
 from papers.models import Commentary, Embedding, PaperText
 from papers.search.query import MAX_TERMS, cjk_bigrams, query_terms
 from papers.search.scope import Scope, scope_sql
 
 CANDIDATES = 50  # papers taken from each list before fusion
-VECTOR_ROWS = 200  # nearest Embedding rows read to find CANDIDATES papers (a paper has up to ~10 texts)
+VECTOR_ROWS = 200  # nearest Embedding rows of each language read to find CANDIDATES papers (a paper has up to ~10 texts)
 # Commentary is weaker evidence than a paper's own texts, and a long essay, averaged over many
 # windows, sits near every query in its language (the seed corpus' one Chinese text is such an
 # essay: without this, every Chinese query ranked its paper first). Added to cosine distance.
@@ -40,8 +41,18 @@ CJK_LANGS = ("ko", "zh")  # the languages of the bigram list; English has the fu
 
 
 def nearest_papers(vector: np.ndarray, *, lang: str, scope: Scope | None) -> list[int]:
-    """The papers whose texts (in lang, if given) lie nearest to the query vector."""
-    sql, params = nearest_sql(vector, lang=lang, scope=scope)
+    """The papers whose texts (in lang, if given) lie nearest to the query vector, comparing
+    texts of different languages fairly. e5 scores any text in the query's own language above
+    a better match in another (a Korean query ranks every Korean summary above the English
+    abstract it describes), by about the query's similarity to that language's mean vector.
+    So each language's nearest rows are read on their own (within one language the order is
+    right) and the query's similarity to the language's centroid is added to their distances:
+    distance to the text minus its language's mean, which puts the languages on one scale."""
+    centroids = embeddings.language_centroids()
+    langs = [code for code in ([lang] if lang else CONTENT_LANGS) if code in centroids]
+    if not langs:
+        return []
+    sql, params = nearest_sql(vector, langs=langs, scope=scope)
     exact = scope is not None and scope.ids is not None
     # A transaction only for SET LOCAL: otherwise its COMMIT is one more round trip per search.
     with transaction.atomic() if exact else nullcontext(), connection.cursor() as cursor:
@@ -51,7 +62,9 @@ def nearest_papers(vector: np.ndarray, *, lang: str, scope: Scope | None) -> lis
             cursor.execute("SET LOCAL enable_indexscan = off")
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    nearest = nearest_by_paper(rows)
+    query = np.asarray(vector, dtype=np.float32)
+    offsets = {code: float(query @ centroids[code].vector) for code in langs}
+    nearest = nearest_by_paper((paper_id, kind, distance + offsets[code]) for paper_id, kind, code, distance in rows)
     return sorted(nearest, key=lambda pid: (nearest[pid], pid))[:CANDIDATES]
 
 
@@ -66,17 +79,17 @@ def nearest_by_paper(rows) -> dict[int, float]:
     return nearest
 
 
-def nearest_sql(vector: np.ndarray, *, lang: str = "", scope: Scope | None = None) -> tuple[str, list]:
-    """The vector list's query (bench/search.py checks its plan uses the HNSW index)."""
+def nearest_sql(vector: np.ndarray, *, langs: list[str] = CONTENT_LANGS, scope: Scope | None = None) -> tuple[str, list]:
+    """The vector list's query: the VECTOR_ROWS nearest rows of each language, one HNSW walk
+    each (bench/search.py checks its plan uses the HNSW index)."""
     literal = "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32)) + "]"
-    where, params = "model = %s", [embeddings.model_name()]
-    if lang:
-        where += " AND lang = %s"
-        params.append(lang)
     where_scope, scope_params = scope_sql(scope, "paper_id")
-    sql = (f"SELECT paper_id, kind, vector <=> %s::vector AS distance FROM {Embedding._meta.db_table} "
-           f"WHERE {where}{where_scope} ORDER BY vector <=> %s::vector LIMIT %s")
-    return sql, [literal, *params, *scope_params, literal, VECTOR_ROWS]
+    branch = (f"(SELECT paper_id, kind, lang, vector <=> %s::vector AS distance FROM {Embedding._meta.db_table} "
+              f"WHERE model = %s AND lang = %s{where_scope} ORDER BY vector <=> %s::vector LIMIT %s)")
+    params: list = []
+    for code in langs:
+        params += [literal, embeddings.model_name(), code, *scope_params, literal, VECTOR_ROWS]
+    return " UNION ALL ".join([branch] * len(langs)), params
 
 
 # How a word list finds the texts holding one term (terms.term). Each repeats the expression
