@@ -9,8 +9,8 @@ EmbeddingError(message, retryable=...) is the one error type. Nothing else impor
 
 embed_paper() embeds what a reader searches in a paper (titles, summaries and abstracts in
 each language, and the commentary on it) and is idempotent: a text is embedded again only
-when its content hash or the model changed. language_centroids() is the mean vector of each
-text language's rows, which search subtracts to compare texts of different languages fairly.
+when its content hash or the model changed. text_centroids() is the mean vector of each text
+language and kind, which search uses to compare texts of different languages fairly.
 """
 
 from __future__ import annotations
@@ -236,24 +236,24 @@ CENTROIDS_CACHE_SECONDS = 3600  # a mean over many rows moves slowly; embed_pape
 
 @dataclass(frozen=True)
 class Centroid:
-    vector: np.ndarray  # the mean of the language's unit vectors (not itself a unit vector)
+    vector: np.ndarray  # the mean of the rows' unit vectors (not itself a unit vector)
     rows: int
 
 
-def language_centroids() -> dict[str, Centroid]:
-    """Each text language's mean vector under the current model, cached. e5 places texts of
-    one language near each other: a query is nearer to every text in its own language than to
-    a better match in another, by about its similarity to that language's mean."""
+def text_centroids() -> dict[tuple[str, str], Centroid]:
+    """The mean vector of the current model's rows of each (language, kind), cached."""
     key = _centroids_key()
     if (cached := cache.get(key)) is not None:
-        return {lang: Centroid(np.frombuffer(raw, dtype=np.float32), rows) for lang, (raw, rows) in cached.items()}
+        return {group: Centroid(np.frombuffer(raw, dtype=np.float32), rows) for group, (raw, rows) in cached.items()}
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT lang, avg(vector)::real[], count(*) FROM {Embedding._meta.db_table} WHERE model = %s GROUP BY lang",
+            f"SELECT lang, kind, avg(vector)::real[], count(*) FROM {Embedding._meta.db_table} "
+            "WHERE model = %s GROUP BY lang, kind",
             [model_name()],
         )
-        centroids = {lang: Centroid(np.asarray(mean, dtype=np.float32), rows) for lang, mean, rows in cursor.fetchall()}
-    cache.set(key, {lang: (c.vector.tobytes(), c.rows) for lang, c in centroids.items()}, CENTROIDS_CACHE_SECONDS)
+        centroids = {(lang, kind): Centroid(np.asarray(mean, dtype=np.float32), rows)
+                     for lang, kind, mean, rows in cursor.fetchall()}
+    cache.set(key, {group: (c.vector.tobytes(), c.rows) for group, c in centroids.items()}, CENTROIDS_CACHE_SECONDS)
     return centroids
 
 

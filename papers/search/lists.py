@@ -1,7 +1,7 @@
 """The three ranked lists a query builds, each a list of paper ids, best first, limited to
 the filters' scope:
 - meaning: pgvector HNSW (cosine) over the Embedding rows of the current model, each text
-  language on its own and calibrated by the language's mean vector (nearest_papers). Filters
+  language on its own, distances calibrated across languages and kinds (calibration.py). Filters
   stay correct because the connection turns on hnsw.iterative_scan (config/settings.py);
   filters that leave only a few papers get an exact scan of their rows instead.
 - words, English: PostgreSQL full-text search ('english') over English texts and commentary,
@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from papers import embeddings
 from papers.languages import CONTENT_LANGS, is_cjk
 from papers.models import Commentary, Embedding, PaperText
+from papers.search.calibration import Calibration
 from papers.search.query import MAX_TERMS, cjk_bigrams, query_terms
 from papers.search.scope import Scope, scope_sql
 
@@ -41,15 +42,12 @@ CJK_LANGS = ("ko", "zh")  # the languages of the bigram list; English has the fu
 
 
 def nearest_papers(vector: np.ndarray, *, lang: str, scope: Scope | None) -> list[int]:
-    """The papers whose texts (in lang, if given) lie nearest to the query vector, comparing
-    texts of different languages fairly. e5 scores any text in the query's own language above
-    a better match in another (a Korean query ranks every Korean summary above the English
-    abstract it describes), by about the query's similarity to that language's mean vector.
-    So each language's nearest rows are read on their own (within one language the order is
-    right) and the query's similarity to the language's centroid is added to their distances:
-    distance to the text minus its language's mean, which puts the languages on one scale."""
-    centroids = embeddings.language_centroids()
-    langs = [code for code in ([lang] if lang else CONTENT_LANGS) if code in centroids]
+    """The papers whose texts (in lang, if given) lie nearest to the query vector, texts of
+    every language and kind compared on one scale (calibration.py). Each language's nearest
+    rows are read on its own: one walk over all rows would return, for a Korean query, Korean
+    texts only, however much better an English abstract matches."""
+    calibration = Calibration(vector)
+    langs = [code for code in ([lang] if lang else CONTENT_LANGS) if code in calibration.langs]
     if not langs:
         return []
     sql, params = nearest_sql(vector, langs=langs, scope=scope)
@@ -62,9 +60,8 @@ def nearest_papers(vector: np.ndarray, *, lang: str, scope: Scope | None) -> lis
             cursor.execute("SET LOCAL enable_indexscan = off")
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    query = np.asarray(vector, dtype=np.float32)
-    offsets = {code: float(query @ centroids[code].vector) for code in langs}
-    nearest = nearest_by_paper((paper_id, kind, distance + offsets[code]) for paper_id, kind, code, distance in rows)
+    nearest = nearest_by_paper((paper_id, kind, distance + calibration.offset(code, kind))
+                               for paper_id, kind, code, distance in rows)
     return sorted(nearest, key=lambda pid: (nearest[pid], pid))[:CANDIDATES]
 
 

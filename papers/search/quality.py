@@ -81,7 +81,7 @@ class Figures:
 class Report:
     """Figures by (group, ranking): group is a query language, a kind (same-language,
     cross-lingual), a language and kind ("ko cross-lingual") or "all"; ranking is "fused" or a
-    list name. misses: the queries whose wanted paper the fused ranking left out of the top 10."""
+    list name. misses: the queries whose wanted paper the fused ranking left out of the top 5."""
 
     figures: dict[tuple[str, str], Figures] = field(default_factory=lambda: defaultdict(Figures))
     misses: list[tuple[JudgedQuery, int | None]] = field(default_factory=list)
@@ -120,7 +120,7 @@ def evaluate(queries: list[JudgedQuery], **filters) -> Report:
             for group in ("all", query.lang, kind, f"{query.lang} {kind}"):
                 report.figures[(group, ranking)].add(rank)
         fused_rank = fused.index(paper_id) + 1 if paper_id in fused else None
-        if fused_rank is None or fused_rank > 10:
+        if fused_rank is None or fused_rank > 5:
             report.misses.append((query, fused_rank))
     return report
 
