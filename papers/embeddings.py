@@ -265,4 +265,4 @@ def forget_centroids() -> None:
 
 
 def _centroids_key() -> str:
-    return "search:centroids:" + hashlib.sha256(model_name().encode()).hexdigest()
+    return "search:centroids:v2:" + hashlib.sha256(model_name().encode()).hexdigest()  # v2: by (lang, kind)

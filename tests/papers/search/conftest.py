@@ -13,25 +13,32 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 
 from config import services
 
 SEEDS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "seeds")
 
 
+def _search_caches() -> dict | None:
+    """Our own Redis database for the cache (rate-limit counters, query vectors, language
+    centroids), so runs beside other people's tests never share counters."""
+    if os.environ.get("REDIS_URL"):
+        return None
+    db = int(os.environ.get("TEST_REDIS_DB", "15"))
+    return {
+        "default": {
+            "BACKEND": "config.cache.FailOpenRedisCache",
+            "LOCATION": f"unix://{services.REDIS_SOCKET}?db={db}",
+            "KEY_PREFIX": "search-tests",
+        }
+    }
+
+
 @pytest.fixture(autouse=True)
 def search_cache(settings):
-    """Our own Redis database for the cache (rate-limit counters, query vectors), so runs
-    beside other people's tests never share counters."""
-    if not os.environ.get("REDIS_URL"):
-        db = int(os.environ.get("TEST_REDIS_DB", "15"))
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "config.cache.FailOpenRedisCache",
-                "LOCATION": f"unix://{services.REDIS_SOCKET}?db={db}",
-                "KEY_PREFIX": "search-tests",
-            }
-        }
+    if caches := _search_caches():
+        settings.CACHES = caches
 
 
 @pytest.fixture
@@ -43,8 +50,10 @@ def client_ip() -> str:
 
 @pytest.fixture(scope="package")
 def embedded_seeds(django_db_setup, django_db_blocker):
-    """The seed corpus imported and embedded, committed, once for this package."""
-    with django_db_blocker.unblock():
+    """The seed corpus imported and embedded, committed, once for this package. Embedding
+    forgets the cached language centroids in the cache the tests search with, not the one of
+    an earlier run's corpus."""
+    with django_db_blocker.unblock(), override_settings(**({"CACHES": caches} if (caches := _search_caches()) else {})):
         call_command("import_seeds", SEEDS_DIR, verbosity=0)
         call_command("embed_papers", verbosity=0)
     yield

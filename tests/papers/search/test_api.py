@@ -79,7 +79,8 @@ class TestRateLimit:
         settings.SEARCH_RATE_WINDOW = 3600
         assert client.get(API, {"q": "rag"}, REMOTE_ADDR=client_ip).status_code == 200
         assert client.get(API, {"q": "rag"}, REMOTE_ADDR=client_ip).status_code == 429
-        assert client.get(API, {"q": "rag"}, REMOTE_ADDR=client_ip + "0").status_code == 200
+        neighbour = client_ip.rsplit(".", 1)[0] + ".251"  # a valid address no other test is given
+        assert client.get(API, {"q": "rag"}, REMOTE_ADDR=neighbour).status_code == 200
 
     def test_zero_turns_the_limit_off(self, search_corpus, client, settings, client_ip):
         settings.SEARCH_RATE_LIMIT = 0
