@@ -32,6 +32,7 @@ class JudgedQuery:
     q: str
     lang: str  # ko, zh or en: the language the query is written in
     want: str  # the wanted paper's arXiv id, or its title when it has none
+    ci: bool = False  # in the subset tests/papers/search/test_cross_lingual.py holds to thresholds
 
 
 def english_papers() -> list[PaperRecord]:
@@ -50,7 +51,7 @@ def english_papers() -> list[PaperRecord]:
 
 def judged_queries() -> list[JudgedQuery]:
     rows = json.loads((QUALITY_DIR / "queries.json").read_text(encoding="utf-8"))
-    return [JudgedQuery(q=row["q"], lang=row["lang"], want=row["want"]) for row in rows]
+    return [JudgedQuery(q=row["q"], lang=row["lang"], want=row["want"], ci=row.get("ci", False)) for row in rows]
 
 
 def import_english_papers() -> list[int]:
