@@ -22,7 +22,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from papers import embeddings
-from papers.languages import CONTENT_LANGS, is_cjk
+from papers.languages import CONTENT_LANGS, is_cjk, script_lang
 from papers.models import Commentary, Embedding, PaperText
 from papers.search.calibration import Calibration
 from papers.search.query import MAX_TERMS, cjk_bigrams, query_terms
@@ -41,15 +41,16 @@ MIN_PIECE_SHARE = 0.5
 CJK_LANGS = ("ko", "zh")  # the languages of the bigram list; English has the full-text list
 
 
-def nearest_papers(vector: np.ndarray, *, lang: str, scope: Scope | None) -> list[int]:
-    """The papers whose texts (in lang, if given) lie nearest to the query vector, texts of
-    every language and kind compared on one scale (calibration.py). Each language's nearest
+def nearest_papers(vector: np.ndarray, *, lang: str, scope: Scope | None) -> dict[int, str]:
+    """The papers whose texts (in lang, if given) lie nearest to the query vector, best first,
+    each with the language of its nearest text; texts of every language and kind compared on
+    one scale (calibration.py). Each language's nearest
     rows are read on its own: one walk over all rows would return, for a Korean query, Korean
     texts only, however much better an English abstract matches."""
     calibration = Calibration(vector)
     langs = [code for code in ([lang] if lang else CONTENT_LANGS) if code in calibration.langs]
     if not langs:
-        return []
+        return {}
     sql, params = nearest_sql(vector, langs=langs, scope=scope)
     exact = scope is not None and scope.ids is not None
     # A transaction only for SET LOCAL: otherwise its COMMIT is one more round trip per search.
@@ -60,19 +61,21 @@ def nearest_papers(vector: np.ndarray, *, lang: str, scope: Scope | None) -> lis
             cursor.execute("SET LOCAL enable_indexscan = off")
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    nearest = nearest_by_paper((paper_id, kind, distance + calibration.offset(code, kind))
+    nearest = nearest_by_paper((paper_id, kind, code, distance + calibration.offset(code, kind))
                                for paper_id, kind, code, distance in rows)
-    return sorted(nearest, key=lambda pid: (nearest[pid], pid))[:CANDIDATES]
+    return {pid: nearest[pid][1] for pid in sorted(nearest, key=lambda pid: (nearest[pid][0], pid))[:CANDIDATES]}
 
 
-def nearest_by_paper(rows) -> dict[int, float]:
-    """Each paper's smallest distance over its (paper_id, kind, distance) rows, commentary
-    counting COMMENTARY_PENALTY further. relaxed_order iterative scans may return rows
-    slightly out of order, so the minimum is taken rather than the first row seen."""
-    nearest: dict[int, float] = {}
-    for paper_id, kind, distance in rows:
+def nearest_by_paper(rows) -> dict[int, tuple[float, str]]:
+    """Each paper's smallest distance over its (paper_id, kind, lang, distance) rows, with the
+    language of that text; commentary counts COMMENTARY_PENALTY further. relaxed_order
+    iterative scans may return rows slightly out of order, so the minimum is taken rather
+    than the first row seen."""
+    nearest: dict[int, tuple[float, str]] = {}
+    for paper_id, kind, lang, distance in rows:
         distance += COMMENTARY_PENALTY if kind == "commentary" else 0.0
-        nearest[paper_id] = min(distance, nearest.get(paper_id, 2.0))
+        if paper_id not in nearest or distance < nearest[paper_id][0]:
+            nearest[paper_id] = (distance, lang)
     return nearest
 
 
@@ -109,6 +112,12 @@ def bigram_papers(q: str, *, lang: str, scope: Scope | None) -> list[int]:
     langs = [lang] if lang else list(CJK_LANGS)
     pieces = cjk_bigrams(q)[:MAX_TERMS * 2]
     return _papers_by_terms(pieces, _CJK_MATCH, [langs], scope=scope, min_terms=math.ceil(MIN_PIECE_SHARE * len(pieces)))
+
+
+def cjk_lang(q: str) -> str:
+    """The language of the texts the bigram list matched for q: its pieces are Korean when
+    it has Hangul, else Chinese."""
+    return "ko" if script_lang(q) == "ko" else "zh"
 
 
 def _papers_by_terms(terms: list[str], match: str, match_params: list, *, scope: Scope | None,

@@ -72,3 +72,35 @@ class TestAKoreanQueryForAnEnglishOnlyPaper:
         assert ranked[0] == "2210.17323"
         assert set(Paper.objects.get(arxiv_id="2210.17323").texts.values_list("lang", flat=True)) == {"en"}
         assert {"2401.15347", "2401.15024"} <= set(ranked[1:])  # the Korean-texted seeds follow it
+
+
+class TestWhereAHitMatched:
+    QLORA_KO = "4비트 양자화된 모델 위에서 LoRA 어댑터로 파인튜닝, 단일 GPU로 65B 모델 학습"
+
+    def test_the_api_says_a_korean_query_matched_an_english_only_paper_in_english(
+            self, english_only_papers, search_corpus, settings_for_quality, client, client_ip):
+        data = client.get("/api/search", {"q": self.QLORA_KO, "k": 3}, REMOTE_ADDR=client_ip).json()
+        first = data["results"][0]
+        assert first["arxiv_id"] == "2305.14314"
+        assert (first["matched_lang"], first["cross_lingual"], first["snippet_lang"]) == ("en", True, "en")
+        # The English snippet marks the words the Korean query shares with it.
+        assert "<mark>LoRA</mark>" in first["snippet_html"] or "<mark>GPU</mark>" in first["snippet_html"]
+
+    def test_a_same_language_match_is_not_cross_lingual(self, english_only_papers, search_corpus, settings_for_quality,
+                                                        client, client_ip):
+        data = client.get("/api/search", {"q": "검색 결과를 평가해서 스스로 수정하는 검색 증강 생성", "k": 1},
+                          REMOTE_ADDR=client_ip).json()
+        first = data["results"][0]
+        assert first["arxiv_id"] == "2401.15884"
+        assert (first["matched_lang"], first["cross_lingual"], first["snippet_lang"]) == ("ko", False, "ko")
+        assert "<mark>" in first["snippet_html"]
+
+    def test_the_page_names_the_language_in_the_readers_interface_language(
+            self, english_only_papers, search_corpus, settings_for_quality, client, client_ip):
+        page = client.get("/search/", {"q": self.QLORA_KO}, REMOTE_ADDR=client_ip, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+        hit = page[page.index('data-arxiv-id="2305.14314"') - 40:]
+        hit = hit[: hit.index("</li>")]
+        assert 'class="search-hit cross-lingual"' in hit and 'data-matched-lang="en"' in hit
+        assert "영어 텍스트에서 일치" in hit
+        zh = client.get("/search/", {"q": "自我反思的检索增强生成"}, REMOTE_ADDR=client_ip, HTTP_ACCEPT_LANGUAGE="zh-hans")
+        assert "匹配英文文本" in zh.content.decode()
