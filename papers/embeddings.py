@@ -207,7 +207,7 @@ def embed_paper(paper: Paper) -> EmbedReport:
         if stale:
             report.removed = Embedding.objects.filter(pk__in=stale).delete()[0]
         if todo or stale:
-            forget_centroids()
+            forget_centroids(unless_stable=True)
         EnrichmentStep.objects.update_or_create(
             paper=paper, step="embed", lang="", defaults={"status": EnrichmentStep.Status.DONE, "error": ""}
         )
@@ -231,7 +231,10 @@ def _vectors_for(items: list[_Searchable], *, model: str) -> dict[str, np.ndarra
 
 # --- Language centroids -------------------------------------------------------------------
 
-CENTROIDS_CACHE_SECONDS = 3600  # a mean over many rows moves slowly; embed_paper forgets it anyway
+CENTROIDS_CACHE_SECONDS = 3600
+# Above this many rows one paper's texts barely move a mean, and the GROUP BY over every row
+# costs more: embed_paper then leaves the cached means to expire instead of forgetting them.
+CENTROIDS_STABLE_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -257,9 +260,13 @@ def text_centroids() -> dict[tuple[str, str], Centroid]:
     return centroids
 
 
-def forget_centroids() -> None:
-    """Now, and again once the rows are committed, so no search caches the means of before."""
+def forget_centroids(*, unless_stable: bool = False) -> None:
+    """Now, and again once the rows are committed, so no search caches the means of before.
+    unless_stable: keep means taken over CENTROIDS_STABLE_ROWS rows or more."""
     key = _centroids_key()
+    if unless_stable and (cached := cache.get(key)) is not None:
+        if sum(rows for _, rows in cached.values()) >= CENTROIDS_STABLE_ROWS:
+            return
     cache.delete(key)
     transaction.on_commit(lambda: cache.delete(key))
 
