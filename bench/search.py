@@ -119,7 +119,7 @@ def load(n: int, rng: np.random.Generator, en: np.ndarray, ko: np.ndarray, cente
     return len(tags)
 
 
-SEARCH_INDEXES = ("embedding_vector_hnsw", "papertext_fts_en", "papertext_bigrams_cjk")
+SEARCH_INDEXES = ("embedding_vector_hnsw", "embedding_lang_model", "papertext_fts_en", "papertext_bigrams_cjk")
 
 
 def drop_search_indexes() -> dict[str, str]:
