@@ -59,7 +59,7 @@ def search_papers(
         lists["pieces"] = bigram_papers(q, lang=lang, scope=scope)
     vector = query_vector.wait()  # None: failed or too slow (SEARCH_EMBED_TIMEOUT), words alone
     semantic = vector is not None
-    nearest = nearest_papers(vector, lang=lang, scope=scope) if semantic else {}
+    nearest = nearest_papers(vector, lang=lang, scope=scope) if semantic else {}  # id -> language of its nearest text
     if semantic:
         lists["meaning"] = list(nearest)
 

@@ -1,5 +1,5 @@
-"""The three ranked lists a query builds, each a list of paper ids, best first, limited to
-the filters' scope:
+"""The three ranked lists a query builds, each of paper ids, best first, limited to the
+filters' scope (the vector list also names the language of each paper's nearest text):
 - meaning: pgvector HNSW (cosine) over the Embedding rows of the current model, each text
   language on its own, distances calibrated across languages and kinds (calibration.py). Filters
   stay correct because the connection turns on hnsw.iterative_scan (config/settings.py);
@@ -44,9 +44,9 @@ CJK_LANGS = ("ko", "zh")  # the languages of the bigram list; English has the fu
 def nearest_papers(vector: np.ndarray, *, lang: str, scope: Scope | None) -> dict[int, str]:
     """The papers whose texts (in lang, if given) lie nearest to the query vector, best first,
     each with the language of its nearest text; texts of every language and kind compared on
-    one scale (calibration.py). Each language's nearest
-    rows are read on its own: one walk over all rows would return, for a Korean query, Korean
-    texts only, however much better an English abstract matches."""
+    one scale (calibration.py). Each language that has vectors is read on its own: one walk
+    over all rows would return, for a Korean query, Korean texts only, however much better an
+    English abstract matches."""
     calibration = Calibration(vector)
     langs = [code for code in ([lang] if lang else CONTENT_LANGS) if code in calibration.langs]
     if not langs:
