@@ -21,6 +21,7 @@ from django.db.models import Q
 from papers.ingest.arxiv import store_records
 from papers.ingest.records import PaperRecord
 from papers.models import Commentary, Paper, PaperText
+from papers.search import search_papers
 
 QUALITY_DIR = Path(settings.BASE_DIR) / "data" / "search_quality"
 DEPTH = 50  # ranks beyond this count as not found (MRR 0)
@@ -107,8 +108,6 @@ def wanted_paper(query: JudgedQuery) -> int:
 def evaluate(queries: list[JudgedQuery], **filters) -> Report:
     """Run each query through search_papers() and rank its wanted paper in the fused ranking
     and in each candidate list."""
-    from papers.search import search_papers  # the package imports this module's siblings
-
     report = Report()
     for query in queries:
         paper_id = wanted_paper(query)
