@@ -9,7 +9,8 @@ EmbeddingError(message, retryable=...) is the one error type. Nothing else impor
 
 embed_paper() embeds what a reader searches in a paper (titles, summaries and abstracts in
 each language, and the commentary on it) and is idempotent: a text is embedded again only
-when its content hash or the model changed.
+when its content hash or the model changed. text_centroids() is the mean vector of each text
+language and kind, which search uses to compare texts of different languages fairly.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 
 from papers.models import Embedding, EnrichmentStep, Paper
 
@@ -205,6 +206,8 @@ def embed_paper(paper: Paper) -> EmbedReport:
         stale = [row.pk for row in paper.embeddings.all() if row.model != model or _row_key(row) not in keep]
         if stale:
             report.removed = Embedding.objects.filter(pk__in=stale).delete()[0]
+        if todo or stale:
+            forget_centroids(unless_stable=True)
         EnrichmentStep.objects.update_or_create(
             paper=paper, step="embed", lang="", defaults={"status": EnrichmentStep.Status.DONE, "error": ""}
         )
@@ -224,3 +227,49 @@ def _vectors_for(items: list[_Searchable], *, model: str) -> dict[str, np.ndarra
         computed = embed_passages(list(missing.values()))
         known.update(zip(missing.keys(), computed))
     return known
+
+
+# --- Language centroids -------------------------------------------------------------------
+
+CENTROIDS_CACHE_SECONDS = 3600
+# Above this many rows one paper's texts barely move a mean, and the GROUP BY over every row
+# costs more: embed_paper then leaves the cached means to expire instead of forgetting them.
+CENTROIDS_STABLE_ROWS = 20_000
+
+
+@dataclass(frozen=True)
+class Centroid:
+    vector: np.ndarray  # the mean of the rows' unit vectors (not itself a unit vector)
+    rows: int
+
+
+def text_centroids() -> dict[tuple[str, str], Centroid]:
+    """The mean vector of the current model's rows of each (language, kind), cached."""
+    key = _centroids_key()
+    if (cached := cache.get(key)) is not None:
+        return {group: Centroid(np.frombuffer(raw, dtype=np.float32), rows) for group, (raw, rows) in cached.items()}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT lang, kind, avg(vector)::real[], count(*) FROM {Embedding._meta.db_table} "
+            "WHERE model = %s GROUP BY lang, kind",
+            [model_name()],
+        )
+        centroids = {(lang, kind): Centroid(np.asarray(mean, dtype=np.float32), rows)
+                     for lang, kind, mean, rows in cursor.fetchall()}
+    cache.set(key, {group: (c.vector.tobytes(), c.rows) for group, c in centroids.items()}, CENTROIDS_CACHE_SECONDS)
+    return centroids
+
+
+def forget_centroids(*, unless_stable: bool = False) -> None:
+    """Now, and again once the rows are committed, so no search caches the means of before.
+    unless_stable: keep means taken over CENTROIDS_STABLE_ROWS rows or more."""
+    key = _centroids_key()
+    if unless_stable and (cached := cache.get(key)) is not None:
+        if sum(rows for _, rows in cached.values()) >= CENTROIDS_STABLE_ROWS:
+            return
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
+
+
+def _centroids_key() -> str:
+    return "search:centroids:v2:" + hashlib.sha256(model_name().encode()).hexdigest()  # v2: by (lang, kind)

@@ -60,3 +60,11 @@ CJK_RUN = re.compile(f"[{CJK_RANGES}]+")
 def is_cjk(text: str) -> bool:
     """Whether text holds any Hangul, kana or Han character."""
     return CJK.search(text) is not None
+
+
+def script_lang(text: str) -> str:
+    """The content language a text's script points to: Korean for any Hangul (Korean ML
+    writing mixes in English terms), Chinese for Han without Hangul, else English."""
+    if HANGUL.search(text):
+        return Lang.KO.value
+    return Lang.ZH.value if HAN.search(text) else Lang.EN.value

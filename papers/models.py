@@ -368,6 +368,10 @@ class Embedding(models.Model):
         indexes = [
             # papers.search: nearest neighbours by cosine distance.
             HnswIndex(name="embedding_vector_hnsw", fields=["vector"], m=16, ef_construction=64, opclasses=["vector_cosine_ops"]),
+            # papers.search.lists.nearest_papers walks each text language on its own: a rare
+            # language's few rows are read by this index and sorted, where an HNSW walk
+            # filtered to them would visit most of the graph (46 ms at 60,000 rows, now 1 ms).
+            models.Index(name="embedding_lang_model", fields=["lang", "model"]),
         ]
 
     def __str__(self) -> str:

@@ -170,6 +170,11 @@ def search(request: HttpRequest, response: HttpResponse, params: Query[SearchPar
                 "date": hit.date,
                 "tags": [tag.slug for tag in hit.tags],
                 "matched_by": list(hit.matched_by),
+                # The language of the text it matched in, and whether that is not the query's.
+                "matched_lang": hit.matched_lang,
+                "cross_lingual": hit.cross_lingual,
+                "snippet_html": str(hit.snippet),  # escaped text, <mark> around the query's words
+                "snippet_lang": hit.snippet_lang,
             }
             for hit in results
         ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ninja import Schema
+from ninja import Field, Schema
 
 
 class Error(Schema):
@@ -133,6 +133,10 @@ class SearchHit(Schema):
     date: dt.date | None
     tags: list[str]
     matched_by: list[str]
+    matched_lang: str = Field(description="the language of the text the paper matched in (ko, zh, en)")
+    cross_lingual: bool = Field(description="whether that language is not the query's")
+    snippet_html: str = Field(description="escaped text of the matched language, <mark> around the query's words")
+    snippet_lang: str
 
 
 class SearchResults(Schema):

@@ -14,9 +14,10 @@ import datetime as dt
 
 from django.conf import settings
 
+from papers.languages import script_lang
 from papers.search.fusion import fuse
 from papers.search.hits import RelatedPaper, SearchHit, SearchResults, search_hits
-from papers.search.lists import CJK_LANGS, bigram_papers, fulltext_papers, nearest_papers, nearest_sql
+from papers.search.lists import CJK_LANGS, bigram_papers, cjk_lang, fulltext_papers, nearest_papers, nearest_sql
 from papers.search.query import cjk_bigrams, normalize_query
 from papers.search.related import related_papers
 from papers.search.scope import paper_date, paper_scope
@@ -58,13 +59,28 @@ def search_papers(
         lists["pieces"] = bigram_papers(q, lang=lang, scope=scope)
     vector = query_vector.wait()  # None: failed or too slow (SEARCH_EMBED_TIMEOUT), words alone
     semantic = vector is not None
+    nearest = nearest_papers(vector, lang=lang, scope=scope) if semantic else {}  # id -> language of its nearest text
     if semantic:
-        lists["meaning"] = nearest_papers(vector, lang=lang, scope=scope)
+        lists["meaning"] = list(nearest)
 
     ranked = fuse(lists, k=k)
     # The reader sees two kinds of match: both word lists count as "words".
     kinds = {name: "meaning" if name == "meaning" else "words" for name in lists}
     matched = {pid: tuple(sorted({kinds[name] for name, ids in lists.items() if pid in ids})) for pid, _ in ranked}
-    hits = search_hits(ranked, matched=matched, q=q, lang=lang, reader_lang=reader_lang)
-    return SearchResults(hits=hits, semantic=semantic)
+    hits = search_hits(ranked, matched=matched, matched_lang=matched_languages(lists, nearest, q=q, lang=lang),
+                       q=q, lang=lang, reader_lang=reader_lang)
+    return SearchResults(hits=hits, semantic=semantic, lists=lists)
 
+
+def matched_languages(lists: dict[str, list[int]], nearest: dict[int, str], *, q: str, lang: str) -> dict[int, str]:
+    """The language each paper matched in: of the texts holding the query's words (its own
+    script's word list first), else of its nearest text by meaning."""
+    word_langs = {"words": "en", "pieces": lang or cjk_lang(q)}
+    order = ["pieces", "words"] if script_lang(q) in CJK_LANGS else ["words", "pieces"]
+    matched: dict[int, str] = {}
+    for name in order:
+        for pid in lists.get(name, []):
+            matched.setdefault(pid, word_langs[name])
+    for pid, text_lang in nearest.items():
+        matched.setdefault(pid, text_lang)
+    return matched

@@ -10,6 +10,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils.safestring import SafeString
 
+from papers.languages import script_lang
 from papers.models import Commentary, Paper, PaperText, Tag
 from papers.search.scope import paper_date
 from papers.search.snippets import highlight, highlight_terms, snippet_source
@@ -26,6 +27,13 @@ class SearchHit:
     date: dt.date | None
     score: float  # RRF score: higher is better; comparable within one result list only
     matched_by: tuple[str, ...]  # "meaning", "words"
+    matched_lang: str  # the language of the text it matched by (its nearest text, else its words')
+    query_lang: str  # the language the query is written in (by its script)
+
+    @property
+    def cross_lingual(self) -> bool:
+        """Matched by a text in another language than the query's."""
+        return self.matched_lang != self.query_lang
 
     @property
     def url(self) -> str:
@@ -36,6 +44,9 @@ class SearchHit:
 class SearchResults:
     hits: list[SearchHit] = field(default_factory=list)
     semantic: bool = True  # False when the embeddings backend failed: word matches only (the page says so)
+    # The ranked candidate lists that were fused, by name (paper ids, best first): the quality
+    # bench reads each list's rank of the wanted paper, so a regression names the list at fault.
+    lists: dict[str, list[int]] = field(default_factory=dict)
 
     def __iter__(self):
         return iter(self.hits)
@@ -109,20 +120,23 @@ def title_for(shown: Shown, reader_lang: str) -> tuple[str, str]:
     return shown.paper.title, "en"
 
 
-def search_hits(ranked: list[tuple[int, float]], *, matched: dict[int, tuple[str, ...]], q: str, lang: str,
-                reader_lang: str) -> list[SearchHit]:
+def search_hits(ranked: list[tuple[int, float]], *, matched: dict[int, tuple[str, ...]], matched_lang: dict[int, str],
+                q: str, lang: str, reader_lang: str) -> list[SearchHit]:
     """The hits for fused (paper id, score) pairs, in their order."""
     shown = papers_for_display([paper_id for paper_id, _ in ranked])
     terms = highlight_terms(q)
+    query_lang = script_lang(q)
     hits = []
     for paper_id, score in ranked:
         item = shown[paper_id]
         title, title_lang = title_for(item, reader_lang)
-        body, body_lang = snippet_source(item.texts, item.commentary, terms, lang=lang, reader_lang=reader_lang)
+        body, body_lang = snippet_source(item.texts, item.commentary, terms, lang=lang,
+                                         matched_lang=matched_lang[paper_id], reader_lang=reader_lang)
         hits.append(SearchHit(
             paper=item.paper, title=title, title_lang=title_lang,
             snippet=highlight(body, terms), snippet_lang=body_lang,
             tags=item.tags, date=item.paper.day,
             score=score, matched_by=matched[paper_id],
+            matched_lang=matched_lang[paper_id], query_lang=query_lang,
         ))
     return hits

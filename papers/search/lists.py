@@ -1,6 +1,7 @@
-"""The three ranked lists a query builds, each a list of paper ids, best first, limited to
-the filters' scope:
-- meaning: pgvector HNSW (cosine) over the Embedding rows of the current model. Filters
+"""The three ranked lists a query builds, each of paper ids, best first, limited to the
+filters' scope (the vector list also names the language of each paper's nearest text):
+- meaning: pgvector HNSW (cosine) over the Embedding rows of the current model, each text
+  language on its own, distances calibrated across languages and kinds (calibration.py). Filters
   stay correct because the connection turns on hnsw.iterative_scan (config/settings.py);
   filters that leave only a few papers get an exact scan of their rows instead.
 - words, English: PostgreSQL full-text search ('english') over English texts and commentary,
@@ -21,13 +22,14 @@ import numpy as np
 from django.db import connection, transaction
 
 from papers import embeddings
-from papers.languages import is_cjk
+from papers.languages import CONTENT_LANGS, is_cjk, script_lang
 from papers.models import Commentary, Embedding, PaperText
+from papers.search.calibration import Calibration
 from papers.search.query import MAX_TERMS, cjk_bigrams, query_terms
 from papers.search.scope import Scope, scope_sql
 
 CANDIDATES = 50  # papers taken from each list before fusion
-VECTOR_ROWS = 200  # nearest Embedding rows read to find CANDIDATES papers (a paper has up to ~10 texts)
+VECTOR_ROWS = 200  # nearest Embedding rows of each language read to find CANDIDATES papers (a paper has up to ~10 texts)
 # Commentary is weaker evidence than a paper's own texts, and a long essay, averaged over many
 # windows, sits near every query in its language (the seed corpus' one Chinese text is such an
 # essay: without this, every Chinese query ranked its paper first). Added to cosine distance.
@@ -39,9 +41,17 @@ MIN_PIECE_SHARE = 0.5
 CJK_LANGS = ("ko", "zh")  # the languages of the bigram list; English has the full-text list
 
 
-def nearest_papers(vector: np.ndarray, *, lang: str, scope: Scope | None) -> list[int]:
-    """The papers whose texts (in lang, if given) lie nearest to the query vector."""
-    sql, params = nearest_sql(vector, lang=lang, scope=scope)
+def nearest_papers(vector: np.ndarray, *, lang: str, scope: Scope | None) -> dict[int, str]:
+    """The papers whose texts (in lang, if given) lie nearest to the query vector, best first,
+    each with the language of its nearest text; texts of every language and kind compared on
+    one scale (calibration.py). Each language that has vectors is read on its own: one walk
+    over all rows would return, for a Korean query, Korean texts only, however much better an
+    English abstract matches."""
+    calibration = Calibration(vector)
+    langs = [code for code in ([lang] if lang else CONTENT_LANGS) if code in calibration.langs]
+    if not langs:
+        return {}
+    sql, params = nearest_sql(vector, langs=langs, scope=scope)
     exact = scope is not None and scope.ids is not None
     # A transaction only for SET LOCAL: otherwise its COMMIT is one more round trip per search.
     with transaction.atomic() if exact else nullcontext(), connection.cursor() as cursor:
@@ -51,32 +61,35 @@ def nearest_papers(vector: np.ndarray, *, lang: str, scope: Scope | None) -> lis
             cursor.execute("SET LOCAL enable_indexscan = off")
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    nearest = nearest_by_paper(rows)
-    return sorted(nearest, key=lambda pid: (nearest[pid], pid))[:CANDIDATES]
+    nearest = nearest_by_paper((paper_id, kind, code, distance + calibration.offset(code, kind))
+                               for paper_id, kind, code, distance in rows)
+    return {pid: nearest[pid][1] for pid in sorted(nearest, key=lambda pid: (nearest[pid][0], pid))[:CANDIDATES]}
 
 
-def nearest_by_paper(rows) -> dict[int, float]:
-    """Each paper's smallest distance over its (paper_id, kind, distance) rows, commentary
-    counting COMMENTARY_PENALTY further. relaxed_order iterative scans may return rows
-    slightly out of order, so the minimum is taken rather than the first row seen."""
-    nearest: dict[int, float] = {}
-    for paper_id, kind, distance in rows:
+def nearest_by_paper(rows) -> dict[int, tuple[float, str]]:
+    """Each paper's smallest distance over its (paper_id, kind, lang, distance) rows, with the
+    language of that text; commentary counts COMMENTARY_PENALTY further. relaxed_order
+    iterative scans may return rows slightly out of order, so the minimum is taken rather
+    than the first row seen."""
+    nearest: dict[int, tuple[float, str]] = {}
+    for paper_id, kind, lang, distance in rows:
         distance += COMMENTARY_PENALTY if kind == "commentary" else 0.0
-        nearest[paper_id] = min(distance, nearest.get(paper_id, 2.0))
+        if paper_id not in nearest or distance < nearest[paper_id][0]:
+            nearest[paper_id] = (distance, lang)
     return nearest
 
 
-def nearest_sql(vector: np.ndarray, *, lang: str = "", scope: Scope | None = None) -> tuple[str, list]:
-    """The vector list's query (bench/search.py checks its plan uses the HNSW index)."""
+def nearest_sql(vector: np.ndarray, *, langs: list[str] = CONTENT_LANGS, scope: Scope | None = None) -> tuple[str, list]:
+    """The vector list's query: the VECTOR_ROWS nearest rows of each language, one HNSW walk
+    each (bench/search.py checks its plan uses the HNSW index)."""
     literal = "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32)) + "]"
-    where, params = "model = %s", [embeddings.model_name()]
-    if lang:
-        where += " AND lang = %s"
-        params.append(lang)
     where_scope, scope_params = scope_sql(scope, "paper_id")
-    sql = (f"SELECT paper_id, kind, vector <=> %s::vector AS distance FROM {Embedding._meta.db_table} "
-           f"WHERE {where}{where_scope} ORDER BY vector <=> %s::vector LIMIT %s")
-    return sql, [literal, *params, *scope_params, literal, VECTOR_ROWS]
+    branch = (f"(SELECT paper_id, kind, lang, vector <=> %s::vector AS distance FROM {Embedding._meta.db_table} "
+              f"WHERE model = %s AND lang = %s{where_scope} ORDER BY vector <=> %s::vector LIMIT %s)")
+    params: list = []
+    for code in langs:
+        params += [literal, embeddings.model_name(), code, *scope_params, literal, VECTOR_ROWS]
+    return " UNION ALL ".join([branch] * len(langs)), params
 
 
 # How a word list finds the texts holding one term (terms.term). Each repeats the expression
@@ -99,6 +112,12 @@ def bigram_papers(q: str, *, lang: str, scope: Scope | None) -> list[int]:
     langs = [lang] if lang else list(CJK_LANGS)
     pieces = cjk_bigrams(q)[:MAX_TERMS * 2]
     return _papers_by_terms(pieces, _CJK_MATCH, [langs], scope=scope, min_terms=math.ceil(MIN_PIECE_SHARE * len(pieces)))
+
+
+def cjk_lang(q: str) -> str:
+    """The language of the texts the bigram list matched for q: its pieces are Korean when
+    it has Hangul, else Chinese."""
+    return "ko" if script_lang(q) == "ko" else "zh"
 
 
 def _papers_by_terms(terms: list[str], match: str, match_params: list, *, scope: Scope | None,

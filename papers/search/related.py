@@ -23,9 +23,9 @@ def related_papers(paper: Paper, *, k: int = 5, reader_lang: str = "en") -> list
     rows = (
         Embedding.objects.filter(model=model).exclude(paper=paper)
         .annotate(distance=CosineDistance("vector", centre)).order_by("distance")
-        .values_list("paper_id", "kind", "distance")[: k * 10]
+        .values_list("paper_id", "kind", "lang", "distance")[: k * 10]
     )
-    nearest = nearest_by_paper(rows)
+    nearest = {pid: distance for pid, (distance, _) in nearest_by_paper(rows).items()}
     ids = sorted(nearest, key=lambda pid: (nearest[pid], pid))[:k]
     shown = papers_for_display(ids)
     related = []

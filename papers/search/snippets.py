@@ -17,10 +17,12 @@ SNIPPET_CHARS = 240
 
 
 def snippet_source(texts: list[tuple[str, str, str]], commentary: list[tuple[str, str]], terms: list[re.Pattern], *,
-                   lang: str, reader_lang: str) -> tuple[str, str]:
+                   lang: str, matched_lang: str, reader_lang: str) -> tuple[str, str]:
     """(body, lang) of the text to quote, from a paper's (lang, kind, body) texts and
-    (lang, body) commentary: the one matching most query words; on a tie, the reader's
-    language first, a summary before an abstract before commentary."""
+    (lang, body) commentary: the one matching most query words; on a tie, the language the
+    paper matched in (a Korean query that found an English-only paper by meaning quotes its
+    English text, marking the words the two share: Korean ML writing keeps LoRA, GPU), then
+    the reader's, a summary before an abstract before commentary."""
     kinds = {PaperText.Kind.SUMMARY: 0, PaperText.Kind.ABSTRACT: 1}
     candidates = [(body, code, kinds[kind]) for code, kind, body in texts if kind in kinds]
     candidates += [(body, code, 2) for code, body in commentary]
@@ -32,7 +34,7 @@ def snippet_source(texts: list[tuple[str, str, str]], commentary: list[tuple[str
     def preference(candidate):
         body, code, kind = candidate
         matched = sum(1 for term in terms if term.search(body))
-        return (-matched, code != reader_lang, code != "en", kind)
+        return (-matched, code != matched_lang, code != reader_lang, code != "en", kind)
 
     body, code, _ = min(candidates, key=preference)
     return body, code

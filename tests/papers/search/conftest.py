@@ -13,25 +13,37 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 
 from config import services
 
 SEEDS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "seeds")
 
 
+def _search_caches() -> dict | None:
+    """Our own Redis database for the cache (rate-limit counters, query vectors, language
+    centroids), so runs beside other people's tests never share counters."""
+    if os.environ.get("REDIS_URL"):
+        return None
+    db = int(os.environ.get("TEST_REDIS_DB", "15"))
+    return {
+        "default": {
+            "BACKEND": "config.cache.FailOpenRedisCache",
+            "LOCATION": f"unix://{services.REDIS_SOCKET}?db={db}",
+            "KEY_PREFIX": "search-tests",
+        }
+    }
+
+
+def _with_search_caches():
+    """For the package- and module-wide fixtures, which the per-test settings do not reach."""
+    return override_settings(**({"CACHES": caches} if (caches := _search_caches()) else {}))
+
+
 @pytest.fixture(autouse=True)
 def search_cache(settings):
-    """Our own Redis database for the cache (rate-limit counters, query vectors), so runs
-    beside other people's tests never share counters."""
-    if not os.environ.get("REDIS_URL"):
-        db = int(os.environ.get("TEST_REDIS_DB", "15"))
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "config.cache.FailOpenRedisCache",
-                "LOCATION": f"unix://{services.REDIS_SOCKET}?db={db}",
-                "KEY_PREFIX": "search-tests",
-            }
-        }
+    if caches := _search_caches():
+        settings.CACHES = caches
 
 
 @pytest.fixture
@@ -43,8 +55,10 @@ def client_ip() -> str:
 
 @pytest.fixture(scope="package")
 def embedded_seeds(django_db_setup, django_db_blocker):
-    """The seed corpus imported and embedded, committed, once for this package."""
-    with django_db_blocker.unblock():
+    """The seed corpus imported and embedded, committed, once for this package. Embedding
+    forgets the cached language centroids in the cache the tests search with, not the one of
+    an earlier run's corpus."""
+    with django_db_blocker.unblock(), _with_search_caches():
         call_command("import_seeds", SEEDS_DIR, verbosity=0)
         call_command("embed_papers", verbosity=0)
     yield
@@ -55,6 +69,23 @@ def embedded_seeds(django_db_setup, django_db_blocker):
 @pytest.fixture
 def search_corpus(embedded_seeds, db):
     """The embedded seed corpus inside this test's transaction (changes roll back)."""
+
+
+@pytest.fixture(scope="module")
+def english_only_papers(embedded_seeds, django_db_blocker):
+    """The quality set's English-only papers (data/search_quality/), stored as the arXiv fetch
+    stores them and embedded, committed for one module and removed after it."""
+    from papers import embeddings
+    from papers.models import Paper
+    from papers.search import quality
+
+    with django_db_blocker.unblock(), _with_search_caches():
+        ids = quality.import_english_papers()
+        call_command("embed_papers", *map(str, ids), verbosity=0)
+    yield ids
+    with django_db_blocker.unblock(), _with_search_caches():
+        Paper.objects.filter(pk__in=ids).delete()
+        embeddings.forget_centroids()
 
 
 class EmbeddingsServer:

@@ -41,6 +41,9 @@ class TestHnswSettings:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute("ANALYZE papers_embedding")  # the plan rests on known statistics: these 1,500 rows
                 cursor.execute("SET LOCAL enable_seqscan = off")
+                # The language index reads a rare language's rows directly (as search wants);
+                # this test is about the HNSW walk, so it goes for the test's transaction.
+                cursor.execute("DROP INDEX IF EXISTS embedding_lang_model")
                 cursor.execute("SELECT set_config('hnsw.iterative_scan', %s, true)", [iterative])
                 cursor.execute("EXPLAIN " + sql, [query])
                 plan = " ".join(row[0] for row in cursor.fetchall())
@@ -51,6 +54,27 @@ class TestHnswSettings:
         assert "embedding_vector_hnsw" in plan
         assert found == 20
         assert count("off")[0] < 20  # what the setting prevents
+
+    def test_a_rare_languages_rows_are_read_by_the_language_index(self, db, settings):
+        from papers.search.lists import nearest_sql
+
+        settings.EMBEDDINGS_MODEL = "lang-index-test"
+        vectors = np.random.default_rng(8).standard_normal((1500, 384)).astype(np.float32)
+        paper = Paper.objects.create(title="Language index test")
+        Embedding.objects.bulk_create(
+            Embedding(paper=paper, lang="zh" if i < 3 else "en", kind="abstract", model="lang-index-test",
+                      dim=384, content_hash=str(i), vector=v)
+            for i, v in enumerate(vectors)
+        )
+        sql, params = nearest_sql(vectors[0], langs=["zh"])
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE papers_embedding")  # the plan rests on known statistics: 3 of these rows are Chinese
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = " ".join(row[0] for row in cursor.fetchall())
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        assert "embedding_lang_model" in plan and "embedding_vector_hnsw" not in plan
+        assert len(rows) == 3 and {row[2] for row in rows} == {"zh"}
 
 
 class TestBigramsForKoreanAndChinese:
