@@ -1,6 +1,6 @@
 from django.urls import path
 
-from papers.views import browse, issues, search
+from papers.views import ask, browse, issues, search
 
 app_name = "papers"
 urlpatterns = [
@@ -12,4 +12,7 @@ urlpatterns = [
     path("tags/<str:slug>/", browse.tag_detail, name="tag"),
     path("search/", search.search, name="search"),
     path("api/search", search.api_search, name="api_search"),
+    path("ask/", ask.ask_page, name="ask"),
+    path("ask/<uuid:uid>/", ask.answer_detail, name="answer"),
+    path("api/ask", ask.api_ask, name="api_ask"),
 ]
