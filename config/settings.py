@@ -401,8 +401,8 @@ ASK_PASSAGES = env_int("ASK_PASSAGES", 8)  # passages retrieved per question, nu
 # A passage this near the question in meaning (cosine distance, multilingual-e5-small), or
 # holding this share of its words, can answer it; a question with none is "not in the
 # knowledge base". Calibrated on the demo corpus with bench/ask.py.
-ASK_MAX_DISTANCE = env_float("ASK_MAX_DISTANCE", 0.16)
-ASK_MIN_WORD_SHARE = env_float("ASK_MIN_WORD_SHARE", 0.6)
+ASK_MAX_DISTANCE = env_float("ASK_MAX_DISTANCE", 0.14)
+ASK_MIN_WORD_SHARE = env_float("ASK_MIN_WORD_SHARE", 0.5)
 ASK_MAX_TOKENS = env_int("ASK_MAX_TOKENS", 1200)  # of the LLM's reply
 ASK_CACHE_SECONDS = env_int("ASK_CACHE_SECONDS", 24 * 3600)  # the same question within this gets the stored answer; 0: off
 ASK_STALE_SECONDS = env_int("ASK_STALE_SECONDS", 300)  # an answer unfinished this long shows as failed (its worker died)
