@@ -47,9 +47,10 @@ class PassageResults:
     semantic: bool = True  # False: the embeddings backend failed, words only
 
 
-def search_passages(*, q: str, k: int = 8, drop_terms: frozenset[str] = frozenset()) -> PassageResults:
+def search_passages(*, q: str, k: int = 8, drop_terms: frozenset[str] = frozenset(),
+                    paper_ids: list[int] | None = None) -> PassageResults:
     """The k best passages for q. drop_terms: words that say nothing about the subject
-    ("which", "papers"), left out of the word lists."""
+    ("which", "papers"), left out of the word lists; paper_ids: only these papers' passages."""
     q = normalize_query(q)
     if not q:
         return PassageResults()
@@ -58,13 +59,17 @@ def search_passages(*, q: str, k: int = 8, drop_terms: frozenset[str] = frozense
     pieces = cjk_bigrams(" ".join(t for t in query_terms(q) if t not in drop_terms))[: MAX_TERMS * 2]
     shares: dict[int, float] = {}
     lists = {
-        "words": _passages_by_terms(words, _ENGLISH_MATCH, shares, min_terms=1),
-        "pieces": _passages_by_terms(pieces, _CJK_MATCH, shares, min_terms=math.ceil(MIN_PIECE_SHARE * len(pieces))),
+        "words": _passages_by_terms(words, _ENGLISH_MATCH, shares, min_terms=1, paper_ids=paper_ids),
+        "pieces": _passages_by_terms(pieces, _CJK_MATCH, shares, min_terms=math.ceil(MIN_PIECE_SHARE * len(pieces)),
+                                     paper_ids=paper_ids),
     }
     vector = query_vector.wait()
     distances: dict[int, float] = {}
     if vector is not None:
-        nearest = (Passage.objects.filter(model=embeddings.model_name(), vector__isnull=False)
+        candidates = Passage.objects.filter(model=embeddings.model_name(), vector__isnull=False)
+        if paper_ids is not None:
+            candidates = candidates.filter(paper_id__in=paper_ids)
+        nearest = (candidates
                    .annotate(distance=CosineDistance("vector", vector)).order_by("distance")
                    .values_list("pk", "distance")[:CANDIDATES])
         distances = dict(nearest)
@@ -80,15 +85,17 @@ def search_passages(*, q: str, k: int = 8, drop_terms: frozenset[str] = frozense
     return PassageResults(hits=hits, semantic=vector is not None)
 
 
-def _passages_by_terms(terms: list[str], match: str, shares: dict[int, float], *, min_terms: int) -> list[int]:
+def _passages_by_terms(terms: list[str], match: str, shares: dict[int, float], *, min_terms: int,
+                       paper_ids: list[int] | None) -> list[int]:
     """Passages holding at least min_terms of the terms, best first: each term weighs by its
     rarity among the matches. Records in `shares` the share of the terms each one holds."""
     if not terms:
         return []
+    scope, scope_params = (" AND p.paper_id = ANY(%s)", [paper_ids]) if paper_ids is not None else ("", [])
     sql = f"""
         WITH hits AS (
             SELECT terms.term, m.id FROM unnest(%s::text[]) AS terms(term) CROSS JOIN LATERAL (
-                SELECT p.id FROM {Passage._meta.db_table} p WHERE {match} LIMIT %s
+                SELECT p.id FROM {Passage._meta.db_table} p WHERE {match}{scope} LIMIT %s
             ) m
         ),
         df AS (SELECT term, count(*)::float AS n FROM hits GROUP BY term)
@@ -97,7 +104,7 @@ def _passages_by_terms(terms: list[str], match: str, shares: dict[int, float], *
         GROUP BY hits.id HAVING count(*) >= %s ORDER BY score DESC, hits.id LIMIT %s
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [terms, ROWS_PER_TERM, max(1, min_terms), CANDIDATES])
+        cursor.execute(sql, [terms, *scope_params, ROWS_PER_TERM, max(1, min_terms), CANDIDATES])
         rows = cursor.fetchall()
     for pk, _, held in rows:
         shares[pk] = max(shares.get(pk, 0.0), held / len(terms))

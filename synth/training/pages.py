@@ -63,6 +63,10 @@ METRIC_ROWS = [  # (key, label, lower is better)
     ("qa_accuracy", gettext_lazy("closed-book QA accuracy"), False),
     ("qa_accuracy_norm", gettext_lazy("QA accuracy, per-token normalised"), False),
     ("qa_n", gettext_lazy("questions"), None),
+    # The same questions after the passages retrieved for each: base + RAG before, trained + RAG after.
+    ("rag_qa_accuracy", gettext_lazy("open-book QA accuracy (RAG: the topic's passages retrieved)"), False),
+    ("rag_qa_accuracy_norm", gettext_lazy("open-book QA accuracy, per-token normalised"), False),
+    ("rag_qa_n", gettext_lazy("questions with retrieved passages"), None),
 ]
 
 
