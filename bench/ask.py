@@ -37,7 +37,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 QUESTIONS = ROOT / "data" / "ask" / "questions.json"
-REDIS_DB = 12
 
 
 def pct(values: list[float], q: float) -> float:
@@ -121,10 +120,8 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from config import services
     from papers.models import Answer, LLMCall, Passage
 
-    settings.CACHES["default"]["LOCATION"] = os.environ.get("REDIS_URL") or services.redis_url(REDIS_DB)
     questions = json.loads(QUESTIONS.read_text())["questions"]
     real_name = connection.settings_dict["NAME"]
     connection.settings_dict["TEST"] = {**connection.settings_dict.get("TEST", {}), "NAME": "bench_ask"}
