@@ -120,6 +120,13 @@ def embed_paper(self, paper_id: int) -> str:
     return f"{report.line()}; {passage_report.line()}"
 
 
+def enqueue_embedding(paper_ids) -> None:
+    """Embed the papers again once the edit commits: their vectors, and their passages cut
+    again from the changed texts (answers cite what the paper says now)."""
+    paper_ids = sorted(set(paper_ids))
+    transaction.on_commit(lambda: [embed_paper.delay(pk) for pk in paper_ids])
+
+
 def enqueue_answer(answer_id: int) -> None:
     """Write the answer on the worker once the row is committed (the page polls it)."""
     transaction.on_commit(lambda: answer_question.delay(answer_id))
