@@ -8,7 +8,6 @@ passage is embedded again only when it is new or the embeddings model changed.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ PASSAGE_CHARS = 600  # a passage ends at the sentence that takes it past this ma
 # A sentence ends at . ! ? (and their full-width forms) followed by a space or the end; Korean
 # and Chinese writers often put no space after 。！？, so those end a sentence by themselves.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*")
-CITED_KINDS = (PaperText.Kind.SUMMARY, PaperText.Kind.ABSTRACT)
+CITED_KINDS = (PaperText.Kind.SUMMARY, PaperText.Kind.ABSTRACT, "commentary")
 
 
 def split_passages(body: str, *, max_chars: int = PASSAGE_CHARS) -> list[str]:
@@ -60,26 +59,8 @@ class PassageReport:
         return f"passages: {self.created} new, {self.removed} removed, {self.embedded} embedded"
 
 
-@dataclass(frozen=True)
-class _Source:
-    key: tuple  # ("text", id) or ("commentary", id)
-    lang: str
-    kind: str
-    body: str
-
-    @property
-    def hash(self) -> str:
-        return hashlib.sha256(self.body.encode()).hexdigest()
-
-
-def _sources(paper: Paper) -> list[_Source]:
-    items = [_Source(("text", t.pk), t.lang, t.kind, t.body) for t in paper.texts.all() if t.kind in CITED_KINDS and t.body.strip()]
-    items += [_Source(("commentary", c.pk), c.lang, "commentary", c.body) for c in paper.commentaries.all() if c.body.strip()]
-    return items
-
-
-def _key(passage: Passage) -> tuple:
-    return ("text", passage.text_id) if passage.text_id else ("commentary", passage.commentary_id)
+def _sources(paper: Paper) -> dict[tuple, embeddings.SearchableText]:
+    return {item.key: item for item in embeddings.searchable_texts(paper) if item.kind in CITED_KINDS}
 
 
 def update_passages(paper: Paper) -> PassageReport:
@@ -88,10 +69,10 @@ def update_passages(paper: Paper) -> PassageReport:
     with transaction.atomic():
         # Two workers on one paper queue up here; the second finds nothing to do.
         Paper.objects.select_for_update().filter(pk=paper.pk).first()
-        sources = {source.key: source for source in _sources(paper)}
+        sources = _sources(paper)
         current: dict[tuple, list[Passage]] = {}
         for passage in paper.passages.all():
-            current.setdefault(_key(passage), []).append(passage)
+            current.setdefault(embeddings.source_key(passage), []).append(passage)
         stale = [p.pk for key, group in current.items() for p in group
                  if key not in sources or p.source_hash != sources[key].hash]
         if stale:
