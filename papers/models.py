@@ -423,10 +423,12 @@ class Answer(models.Model):
     mode = models.CharField(max_length=16, choices=Mode.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     found = models.BooleanField(default=True)  # False: "not in the knowledge base"
-    sentences = models.JSONField(default=list, blank=True)  # [{"text", "citations": [n], "supported"}]
+    # [{"text", "citations": [n], "dropped": [n], "supported"}]; while STREAMING, the sentences written so far
+    sentences = models.JSONField(default=list, blank=True)
     sources = models.JSONField(default=list, blank=True)  # the retrieved passages, numbered from 1
     error = models.TextField(blank=True)
     first_output_ms = models.PositiveIntegerField(null=True, blank=True)  # until the reader saw the sources
+    first_token_ms = models.PositiveIntegerField(null=True, blank=True)  # until the LLM's first words arrived
     total_ms = models.PositiveIntegerField(null=True, blank=True)  # until complete or failed
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from papers import llm
-from papers.ask.grounding import ANSWER_SCHEMA, ground
+from papers.ask.grounding import ANSWER_SCHEMA, ground, ground_sentences, sentences_so_far
 from papers.ask.question import QUESTION_WORDS, clean_question, question_lang
 from papers.llm import LLMError
 from papers.models import Answer
@@ -108,8 +108,10 @@ def _write(answer: Answer) -> None:
         reply = llm.complete_json(
             task_kind="ask", system=SYSTEM.format(language=LANGUAGE_NAMES[answer.lang]),
             user=prompt_data(answer.question, answer.sources), schema=ANSWER_SCHEMA, max_tokens=settings.ASK_MAX_TOKENS,
+            on_text=_Streamer(answer),
         )
     except LLMError as e:
+        answer.sentences = []  # what streamed in was part of a reply that never came whole
         log.warning("answer %s: %s", answer.pk, e)
         message = (_("The LLM did not answer in time. The passages below may help; please try again later.")
                    if e.retryable else
@@ -117,7 +119,30 @@ def _write(answer: Answer) -> None:
         _finish(answer, status=Answer.Status.FAILED, error=message)
         return
     answer.sentences, answer.found = ground(reply, retrieved=len(answer.sources))
+    if answer.first_token_ms is None:  # from the reply cache: no stream, all at once
+        answer.first_token_ms = _ms_since(answer)
     _finish(answer, status=Answer.Status.COMPLETE)
+
+
+class _Streamer:
+    """The LLM's text so far -> the whole sentences in it, stored on the row (citations
+    checked) whenever there are more of them, for the page that polls it."""
+
+    def __init__(self, answer: Answer):
+        self.answer = answer
+        self.shown = 0
+
+    def __call__(self, text: str) -> None:
+        if self.answer.first_token_ms is None:
+            self.answer.first_token_ms = _ms_since(self.answer)
+            self.answer.save(update_fields=["first_token_ms"])
+        items = sentences_so_far(text)
+        if len(items) < self.shown:  # a retry started the reply again
+            self.shown = 0
+        if len(items) > self.shown:
+            self.shown = len(items)
+            self.answer.sentences = ground_sentences(items, retrieved=len(self.answer.sources))
+            self.answer.save(update_fields=["sentences"])
 
 
 def is_relevant(hit: PassageHit) -> bool:
@@ -151,7 +176,7 @@ def prompt_data(question: str, sources: list[dict]) -> str:
 
 def _finish(answer: Answer, *, status: str, error: str = "") -> None:
     answer.status, answer.error, answer.total_ms = status, error, _ms_since(answer)
-    answer.save(update_fields=["status", "error", "total_ms", "sentences", "found"])
+    answer.save(update_fields=["status", "error", "total_ms", "sentences", "found", "first_token_ms"])
 
 
 def _ms_since(answer: Answer) -> int:

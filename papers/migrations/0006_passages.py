@@ -35,6 +35,7 @@ class Migration(migrations.Migration):
                 ('sources', models.JSONField(blank=True, default=list)),
                 ('error', models.TextField(blank=True)),
                 ('first_output_ms', models.PositiveIntegerField(blank=True, null=True)),
+                ('first_token_ms', models.PositiveIntegerField(blank=True, null=True)),
                 ('total_ms', models.PositiveIntegerField(blank=True, null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
             ],
