@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from papers.models import Passage
 from papers.search.passages import search_passages
 from synth.corpus import topic_papers
 from synth.cpt.evaluate import Question
@@ -18,6 +19,8 @@ RAG_CONTEXT_CHARS = 1500  # the model scores options after at most this much con
 def with_passages(topic: Topic, questions: list[Question]) -> list[Question]:
     """The questions, each with its retrieved passages as context ("" when none was found)."""
     paper_ids = list(topic_papers(topic).values_list("pk", flat=True))
+    if not Passage.objects.filter(paper_id__in=paper_ids).exists():
+        return questions  # not cut into passages yet (the embed step does it): closed-book only
     out = []
     for question in questions:
         hits = search_passages(q=question.question, k=RAG_PASSAGES, paper_ids=paper_ids).hits
