@@ -87,11 +87,10 @@ def write_answer(answer_id: int) -> None:
     with override(answer.lang):  # messages stored on the row are in the answer's language
         try:
             _write(answer)
-        except Exception as e:  # a bug or the database: never leave the reader's page waiting
+        except Exception:  # a bug or the database: logged; the reader's page stops waiting
             log.exception("answer %s failed", answer.pk)
+            answer.sentences = []
             _finish(answer, status=Answer.Status.FAILED, error=_("The answer could not be written. Please try again."))
-            if not isinstance(e, LLMError):
-                raise
 
 
 def _write(answer: Answer) -> None:

@@ -62,3 +62,12 @@ def test_a_citation_shows_its_passage_and_opens_the_paper_there(committed_corpus
     citation.click()
     expect(page).to_have_url(re.compile(r"/papers/\d+/\?passage=\d+#passage-\d+$"))
     expect(page.locator(".cited-passage blockquote")).to_contain_text("56.2%")
+
+
+def test_a_bad_question_shows_its_message_in_place(committed_corpus, live_server, page):
+    page.goto(f"{live_server.url}/ask/")
+    page.wait_for_function("window.htmx !== undefined")
+    page.locator("#ask-question").fill("Как работает синтетическое предобучение?")
+    page.locator(".ask-form button").click()
+    expect(page.locator("#answer .ask-problem")).to_have_text("Please ask in Korean, Chinese or English.")
+    expect(page).to_have_url(f"{live_server.url}/ask/")

@@ -50,6 +50,11 @@ def test_a_run_is_evaluated_closed_and_open_book_and_the_page_shows_both(topic_p
     html = staff.get(f"/lab/training/{run.pk}/").content.decode()
     assert 'id="metric-qa_accuracy"' in html and 'id="metric-rag_qa_accuracy"' in html
     assert "open-book QA accuracy (RAG" in html
+    # The headline table: the base model and this run, closed-book and open-book, side by side.
+    table = html[html.index('id="topic-comparison"'):]
+    table = table[:table.index("</table>")]
+    assert "<th>base model</th>" in table and f"CPT #{run.pk} on Extractive (baseline, no LLM)" in table
+    assert table.count('<td class="num">') == 4 and '<td class="num">-</td>' not in table
 
 
 def test_without_passages_the_open_book_rows_stay_empty(finished_synthesis, cpt_settings, fast_hyperparameters, questions):
