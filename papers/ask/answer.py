@@ -29,6 +29,7 @@ from django.utils.translation import override
 from papers import llm
 from papers.ask.grounding import ANSWER_SCHEMA, ground, ground_sentences, sentences_so_far
 from papers.ask.question import QUESTION_WORDS, clean_question, question_lang
+from papers.languages import ui_lang
 from papers.llm import LLMError
 from papers.models import Answer
 from papers.search.hits import papers_for_display, title_for
@@ -84,7 +85,7 @@ def write_answer(answer_id: int) -> None:
     if not Answer.objects.filter(pk=answer_id, status=Answer.Status.PENDING).update(status=Answer.Status.STREAMING):
         return  # written, or being written, by someone else
     answer = Answer.objects.get(pk=answer_id)
-    with override(answer.lang):  # messages stored on the row are in the answer's language
+    with override(ui_lang(answer.lang)):  # messages stored on the row are in the answer's language
         try:
             _write(answer)
         except Exception:  # a bug or the database: logged; the reader's page stops waiting

@@ -137,3 +137,9 @@ def test_a_row_left_unfinished_shows_as_failed(ask_corpus, settings):
     answer, created = start_answer(ENGLISH)
     assert created and answer.status == Answer.Status.PENDING
     assert show(answer).status == Answer.Status.FAILED and show(answer).message
+
+
+def test_a_failed_answers_message_is_in_the_language_of_the_question(ask_corpus, llm_server):
+    llm_server.script(Reply.broken_json(), times=None)
+    assert answer_now("检索增强生成如何减少幻觉？").error == "LLM 的回答无法使用。下面的段落或许有帮助，请稍后再试。"
+    assert answer_now(KOREAN).error.startswith("LLM의 답변을 사용할 수 없었습니다.")
