@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Q
 
 from papers import embeddings
 from papers.models import Paper, Passage, PaperText
@@ -20,7 +21,8 @@ PASSAGE_CHARS = 600  # a passage ends at the sentence that takes it past this ma
 # A sentence ends at . ! ? (and their full-width forms) followed by a space or the end; Korean
 # and Chinese writers often put no space after 。！？, so those end a sentence by themselves.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*")
-CITED_KINDS = (PaperText.Kind.SUMMARY, PaperText.Kind.ABSTRACT, "commentary")
+CITED_TEXT_KINDS = (PaperText.Kind.SUMMARY, PaperText.Kind.ABSTRACT)  # titles say too little to cite
+CITED_KINDS = (*CITED_TEXT_KINDS, "commentary")
 
 
 def split_passages(body: str, *, max_chars: int = PASSAGE_CHARS) -> list[str]:
@@ -88,6 +90,12 @@ def update_passages(paper: Paper) -> PassageReport:
         report.created = len(fresh)
     report.embedded = embed_passages(paper)
     return report
+
+
+def papers_without_passages() -> list[int]:
+    """Papers whose embed step ran (by an older version) yet have texts to cite and no passages."""
+    cited = Paper.objects.filter(Q(texts__kind__in=CITED_TEXT_KINDS) | Q(commentaries__isnull=False))
+    return sorted(set(cited.filter(enrichment_steps__step="embed", passages__isnull=True).values_list("pk", flat=True)))
 
 
 def embed_passages(paper: Paper) -> int:

@@ -68,3 +68,14 @@ class TestUpdate:
         Passage.objects.filter(paper=paper).update(model="an-older-model")
         assert update_passages(paper).embedded == paper.passages.count()
         assert set(paper.passages.values_list("model", flat=True)) == {embeddings.model_name()}
+
+
+def test_papers_embedded_before_passages_existed_are_found_for_make_run(ask_corpus):
+    from papers.ask.passages import papers_without_passages
+    from papers.models import EnrichmentStep
+
+    for paper in ask_corpus.values():
+        EnrichmentStep.objects.create(paper=paper, step="embed", status=EnrichmentStep.Status.DONE)
+    assert papers_without_passages() == []
+    Passage.objects.filter(paper=ask_corpus["rag"]).delete()  # as a database from an older version has it
+    assert papers_without_passages() == [ask_corpus["rag"].pk]
