@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from papers.ask import write_answer
 from papers.models import Answer
+from tests.conftest import SCREENSHOTS
 from tests.papers.ask.conftest import citing
 
 pytestmark = pytest.mark.browser
@@ -41,6 +42,7 @@ def test_the_box_on_any_page_asks_and_the_answer_fills_in_without_a_reload(commi
     expect(page.locator(".answer-paper h3").first).to_have_text("Synthetic continued pretraining")
     expect(page.locator(".answer-paper mark").first).to_be_visible()
     assert page.evaluate("window.notReloaded") is True
+    page.screenshot(path=SCREENSHOTS / "ask-extractive-en.png", full_page=True)
 
 
 def test_a_citation_shows_its_passage_and_opens_the_paper_there(committed_corpus, live_server, page, llm_server):
@@ -59,6 +61,7 @@ def test_a_citation_shows_its_passage_and_opens_the_paper_there(committed_corpus
     expect(citation).to_have_attribute("title", re.compile(r"^Synthetic continued pretraining: EntiGraph extracts"))
     page.locator(".answer-sources summary").first.click()
     expect(page.locator(".answer-sources blockquote").first).to_contain_text("455M synthetic tokens")
+    page.screenshot(path=SCREENSHOTS / "ask-cited-en.png", full_page=True)
     citation.click()
     expect(page).to_have_url(re.compile(r"/papers/\d+/\?passage=\d+#passage-\d+$"))
     expect(page.locator(".cited-passage blockquote")).to_contain_text("56.2%")
