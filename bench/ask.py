@@ -166,8 +166,13 @@ def main() -> None:
           f"(citations shown whose passage holds a gold term); {f['dropped']} invented citations dropped")
     print(f"answers to unanswerable questions: {f['answered_unanswerable']}/{f['unanswerable']} (goal 0); "
           f"offline {o['answered_unanswerable']}/{o['unanswerable']}")
-    print(f"answer rate on answerable questions: {f['answered_answerable']}/{f['answerable']}")
+    print(f"answer rate on answerable questions: {f['answered_answerable']}/{f['answerable']}; "
+          f"offline {o['answered_answerable']}/{o['answerable']}")
     print(f"retrieval recall of the gold passage: {f['recall']}/{f['answerable']} = {f['recall'] / f['answerable']:.2f}")
+    by_lang = {lang: [r for r in fresh if r["lang"] == lang and r["answerable"]] for lang in ("ko", "zh", "en")}
+    print("  by language: " + ", ".join(
+        f"{lang} {sum(any(holds_gold(s['quote'], r['gold']) for s in r['answer'].sources) for r in rows)}/{len(rows)}"
+        for lang, rows in by_lang.items()))
     for name, run_figures in (("LLM, fresh", f), ("LLM, reply cached", c), ("offline, extractive", o)):
         token = (f"first token p50 {pct(run_figures['token'], 50):.0f} / p95 {pct(run_figures['token'], 95):.0f} ms; "
                  if run_figures["token"] else "")
