@@ -35,6 +35,7 @@ def _prepare() -> str:
     call_command("import_seeds", str(settings.SEEDS_DIR))
     call_command("collectstatic", interactive=False, verbosity=0)  # whitenoise serves from STATIC_ROOT
     _enrich_new_papers()
+    _cut_missing_passages()
     _ensure_demo_topic()
 
     User = get_user_model()
@@ -58,6 +59,15 @@ def _enrich_new_papers() -> None:
     from papers.tasks import enqueue_enrichment
 
     enqueue_enrichment(list(Paper.objects.filter(enrichment_steps__isnull=True).values_list("pk", flat=True)))
+
+
+def _cut_missing_passages() -> None:
+    """Papers embedded by an older version have no passages for answers to cite: their embed
+    step runs again, which cuts them (their search vectors are unchanged)."""
+    from papers.ask.passages import papers_without_passages
+    from papers.tasks import enqueue_embedding
+
+    enqueue_embedding(papers_without_passages())
 
 
 def _ensure_demo_topic() -> None:

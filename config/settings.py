@@ -175,6 +175,7 @@ CELERY_TASK_ROUTES = {
     "papers.tasks.summarize_paper": {"queue": "llm"},
     "papers.tasks.translate_paper": {"queue": "llm"},
     "papers.tasks.tag_paper": {"queue": "llm"},
+    "papers.tasks.answer_question": {"queue": "llm"},
     "papers.tasks.enrich_batch": {"queue": "llm"},
     "synth.tasks.resume_stalled_runs": {"queue": "default"},  # an exact name wins over the pattern below
     "synth.tasks.*": {"queue": "llm"},
@@ -387,6 +388,20 @@ SEARCH_MAX_QUERY_CHARS = env_int("SEARCH_MAX_QUERY_CHARS", 500)
 # Seconds a search waits for its query vector; then it answers with the word matches alone and
 # says so. The embedding goes on in the background and fills the cache for the next search.
 SEARCH_EMBED_TIMEOUT = env_float("SEARCH_EMBED_TIMEOUT", 1.5)
+
+# --- Asking the knowledge base (papers.ask) ---------------------------------------------------
+ASK_RATE_LIMIT = env_int("ASK_RATE_LIMIT", 20)  # questions (page or API) per client per window; 0: off
+ASK_RATE_WINDOW = env_int("ASK_RATE_WINDOW", 60)  # seconds
+ASK_MAX_QUESTION_CHARS = env_int("ASK_MAX_QUESTION_CHARS", 1000)
+ASK_PASSAGES = env_int("ASK_PASSAGES", 8)  # passages retrieved per question, numbered for the LLM to cite
+# A passage this near the question in meaning (cosine distance, multilingual-e5-small), or
+# holding this share of its words, can answer it; a question with none is "not in the
+# knowledge base". Calibrated on the demo corpus with bench/ask.py.
+ASK_MAX_DISTANCE = env_float("ASK_MAX_DISTANCE", 0.14)
+ASK_MIN_WORD_SHARE = env_float("ASK_MIN_WORD_SHARE", 0.5)
+ASK_MAX_TOKENS = env_int("ASK_MAX_TOKENS", 1200)  # of the LLM's reply
+ASK_CACHE_SECONDS = env_int("ASK_CACHE_SECONDS", 24 * 3600)  # the same question within this gets the stored answer; 0: off
+ASK_STALE_SECONDS = env_int("ASK_STALE_SECONDS", 300)  # an answer unfinished this long shows as failed (its worker died)
 
 # --- Abuse limits (papers.views.ratelimit, on django-ratelimit) ------------------------------
 SUBSCRIBE_RATE_LIMIT = env_int("SUBSCRIBE_RATE_LIMIT", 5)  # subscribe forms sent per client per window; 0: off

@@ -15,6 +15,7 @@ from papers.forms import EditedTextForm
 from papers import issues
 from papers.authors import author_key
 from papers.models import (
+    Answer,
     Author,
     Commentary,
     Embedding,
@@ -25,10 +26,11 @@ from papers.models import (
     PaperAuthor,
     PaperText,
     PaperVersion,
+    Passage,
     SourceDocument,
     Tag,
 )
-from papers.tasks import enqueue_enrichment
+from papers.tasks import enqueue_embedding, enqueue_enrichment
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -141,6 +143,11 @@ class PaperAdmin(admin.ModelAdmin):
     def has_run_enrichment_permission(self, request) -> bool:
         return request.user.has_perm("papers.run_enrichment")
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if any(f.has_changed() for f in formsets if f.model in (PaperText, Commentary)):
+            enqueue_embedding([form.instance.pk])  # search vectors and cited passages follow the edit
+
 
 @admin.register(Author)
 class AuthorAdmin(admin.ModelAdmin):
@@ -196,6 +203,11 @@ class PaperTextAdmin(admin.ModelAdmin):
     def excerpt(self, obj):
         return Truncator(obj.body).chars(80)
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if form.has_changed():
+            enqueue_embedding([obj.paper_id])
+
 
 @admin.register(Link)
 class LinkAdmin(admin.ModelAdmin):
@@ -219,6 +231,12 @@ class CommentaryAdmin(admin.ModelAdmin):
     @admin.display(description=_("text"))
     def excerpt(self, obj):
         return Truncator(obj.body).chars(80)
+
+    def save_related(self, request, form, formsets, change):
+        before = set(form.instance.papers.values_list("pk", flat=True)) if change else set()
+        super().save_related(request, form, formsets, change)
+        if form.has_changed():  # the papers it left lose its passages, the others get them again
+            enqueue_embedding(before | set(form.instance.papers.values_list("pk", flat=True)))
 
 
 @admin.register(PaperVersion)
@@ -245,6 +263,25 @@ class EmbeddingAdmin(ReadOnlyAdmin):
     list_select_related = ["paper"]
     search_fields = ["paper__title"]
     exclude = ["vector"]  # 384 floats help nobody in a form
+
+
+@admin.register(Passage)
+class PassageAdmin(ReadOnlyAdmin):
+    list_display = ["paper", "lang", "kind", "position", "model"]
+    list_filter = ["lang", "kind", "model"]
+    list_select_related = ["paper"]
+    search_fields = ["paper__title", "body"]
+    exclude = ["vector"]
+
+
+@admin.register(Answer)
+class AnswerAdmin(ReadOnlyAdmin):
+    """The questions readers asked and what they got: for reviewing unanswered questions."""
+
+    list_display = ["question", "lang", "mode", "status", "found", "first_output_ms", "total_ms", "created_at"]
+    list_filter = ["status", "found", "lang", "mode"]
+    search_fields = ["question"]
+    date_hierarchy = "created_at"
 
 
 # --- the pipeline's records: LLM calls, enrichment steps ---------------------------------

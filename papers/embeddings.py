@@ -150,7 +150,7 @@ class EmbedReport:
 
 
 @dataclass(frozen=True)
-class _Searchable:
+class SearchableText:
     key: tuple  # ("text", id) or ("commentary", id)
     lang: str
     kind: str
@@ -158,27 +158,29 @@ class _Searchable:
     hash: str
 
 
-def _searchables(paper: Paper) -> list[_Searchable]:
+def searchable_texts(paper: Paper) -> list[SearchableText]:
+    """The paper's texts and commentary with content, keyed as source_key() keys a row that
+    points at one (an Embedding, a Passage); hash is content_hash() of the body."""
     items = [
-        _Searchable(("text", t.pk), t.lang, t.kind, t.body, content_hash(t.body))
+        SearchableText(("text", t.pk), t.lang, t.kind, t.body, content_hash(t.body))
         for t in paper.texts.all() if t.body.strip()
     ]
     items += [
-        _Searchable(("commentary", c.pk), c.lang, "commentary", c.body, content_hash(c.body))
+        SearchableText(("commentary", c.pk), c.lang, "commentary", c.body, content_hash(c.body))
         for c in paper.commentaries.all() if c.body.strip()
     ]
     return items
 
 
-def _row_key(row: Embedding) -> tuple:
+def source_key(row) -> tuple:
     return ("text", row.text_id) if row.text_id else ("commentary", row.commentary_id)
 
 
 def embed_paper(paper: Paper) -> EmbedReport:
     """Bring the paper's vectors up to date with its texts and the current model."""
     model = model_name()
-    items = _searchables(paper)
-    current = {_row_key(row): row.content_hash for row in paper.embeddings.filter(model=model)}
+    items = searchable_texts(paper)
+    current = {source_key(row): row.content_hash for row in paper.embeddings.filter(model=model)}
     todo = [item for item in items if current.get(item.key) != item.hash]
     vectors = _vectors_for(todo, model=model)
 
@@ -187,7 +189,7 @@ def embed_paper(paper: Paper) -> EmbedReport:
         # Two workers embedding the same paper queue up here instead of racing on the
         # unique constraints; the loser finds the rows written and changes nothing.
         Paper.objects.select_for_update().filter(pk=paper.pk).first()
-        rows = {_row_key(row): row for row in paper.embeddings.filter(model=model)}
+        rows = {source_key(row): row for row in paper.embeddings.filter(model=model)}
         for item in todo:
             row = rows.get(item.key)
             if row is not None and row.content_hash == item.hash:
@@ -203,7 +205,7 @@ def embed_paper(paper: Paper) -> EmbedReport:
         report.unchanged += len(items) - len(todo)
         # Vectors of another model, of a deleted text or of commentary no longer on this paper.
         keep = {item.key for item in items}
-        stale = [row.pk for row in paper.embeddings.all() if row.model != model or _row_key(row) not in keep]
+        stale = [row.pk for row in paper.embeddings.all() if row.model != model or source_key(row) not in keep]
         if stale:
             report.removed = Embedding.objects.filter(pk__in=stale).delete()[0]
         if todo or stale:
@@ -214,7 +216,7 @@ def embed_paper(paper: Paper) -> EmbedReport:
     return report
 
 
-def _vectors_for(items: list[_Searchable], *, model: str) -> dict[str, np.ndarray]:
+def _vectors_for(items: list[SearchableText], *, model: str) -> dict[str, np.ndarray]:
     """Vectors by content hash: reused from any row of the same model and text (an essay on
     several papers is embedded once), the rest computed in one batch."""
     hashes = {item.hash for item in items}

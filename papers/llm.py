@@ -11,6 +11,9 @@ call raises LLMError. What a call does:
 - 429, 5xx, timeouts and connection errors are retried with backoff (a Retry-After header
   wins); when the retries are spent, LLMError(retryable=True) lets a task retry later.
 - Replies are cached by model + prompt hash in LLMCall, so a rerun costs nothing.
+- Streaming (sync, JSON mode): with on_text, the reply is streamed and on_text sees the text
+  so far after each piece; what the call returns is still the whole reply, checked as above.
+  A stream that stops early or stalls past LLM_TIMEOUT is a failed attempt, retried as such.
 - Every call, cache hits and failures included, is one LLMCall row (tokens, latency, cost);
   AsyncLLM writes its rows in batches from a thread of its own (_CallRecorder).
 
@@ -40,7 +43,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import jsonschema
@@ -93,12 +96,15 @@ def complete(*, task_kind: str, system: str, user: str, max_tokens: int = 800, m
 
 
 def complete_json(
-    *, task_kind: str, system: str, user: str, schema: dict, max_tokens: int = 800, model: str | None = None
+    *, task_kind: str, system: str, user: str, schema: dict, max_tokens: int = 800, model: str | None = None,
+    on_text: Callable[[str], None] | None = None,
 ) -> dict:
     """A JSON object valid under `schema`, a JSON Schema (draft 2020-12, checked by jsonschema).
     One difference from the standard: minLength does not count leading and trailing
-    whitespace, so a reply of spaces is no text."""
-    req = _request(task_kind=task_kind, system=system, user=user, schema=schema, max_tokens=max_tokens, model=model)
+    whitespace, so a reply of spaces is no text. on_text: stream the reply, calling it with
+    the text so far (of the current attempt) as it comes; a cached reply is not streamed."""
+    req = _request(task_kind=task_kind, system=system, user=user, schema=schema, max_tokens=max_tokens, model=model,
+                   on_text=on_text)
     return _run_sync(_flow(req, functools.partial(_parse_json, validator=_validator(schema))))
 
 
@@ -174,6 +180,8 @@ def _run_sync(flow: _Flow):
 
 
 def _do_sync(step: _Step):
+    if isinstance(step, _Send) and step.req.on_text is not None:
+        return _send_streamed(step.req)
     if isinstance(step, _Send):
         started = time.monotonic()
         try:
@@ -188,6 +196,28 @@ def _do_sync(step: _Step):
     elif isinstance(step, _Wait):
         time.sleep(step.seconds)
     return None
+
+
+def _send_streamed(req: _Request) -> _Reply | _Failure:
+    """One attempt as a stream: req.on_text sees the text so far after each piece."""
+    started = time.monotonic()
+    pieces: list[str] = []
+    finish, usage = None, None
+    try:
+        with _client().chat.completions.create(**req.params(), stream=True, stream_options={"include_usage": True}) as stream:
+            for chunk in stream:
+                usage = chunk.usage or usage
+                for choice in chunk.choices:
+                    if choice.delta is not None and choice.delta.content:
+                        pieces.append(choice.delta.content)
+                        req.on_text("".join(pieces))
+                    finish = choice.finish_reason or finish
+    except openai.OpenAIError as e:
+        return _Failure(_error_from(e), cause=e, latency_ms=_ms_since(started))
+    if finish is None:  # the connection closed mid-reply: not a reply, whatever came of it
+        return _Failure(LLMError("the reply's stream ended before the reply did", retryable=True), cause=None,
+                        latency_ms=_ms_since(started))
+    return _Reply(text="".join(pieces), truncated=finish == "length", latency_ms=_ms_since(started), **_usage_fields(usage))
 
 
 # --- the flow of one call, written once ----------------------------------------------------
@@ -226,7 +256,7 @@ _Flow = Generator[_Step, object, object]
 @dataclass(frozen=True)
 class _Failure:
     error: LLMError
-    cause: openai.OpenAIError
+    cause: openai.OpenAIError | None
     latency_ms: int
 
 
@@ -354,6 +384,7 @@ class _Request:
     schema: dict | None
     max_tokens: int
     key: str  # the prompt hash: with the model, the cache key
+    on_text: Callable[[str], None] | None = field(default=None, compare=False, repr=False)  # streamed when set
 
     def params(self) -> dict:
         params = {"model": self.model, "messages": list(self.messages), "max_tokens": self.max_tokens, "temperature": 0}
@@ -384,7 +415,8 @@ class _Reply:
     latency_ms: int
 
 
-def _request(*, task_kind: str, system: str, user: str, schema: dict | None, max_tokens: int, model: str | None) -> _Request:
+def _request(*, task_kind: str, system: str, user: str, schema: dict | None, max_tokens: int, model: str | None,
+             on_text: Callable[[str], None] | None = None) -> _Request:
     if schema is not None:
         system = (
             f"{system}\n\nReply with one JSON object that matches this JSON Schema, and nothing else:\n"
@@ -394,7 +426,8 @@ def _request(*, task_kind: str, system: str, user: str, schema: dict | None, max
     model = model or settings.LLM_MODEL
     payload = json.dumps({"messages": messages, "schema": schema, "max_tokens": max_tokens}, ensure_ascii=False, sort_keys=True)
     key = hashlib.sha256(payload.encode()).hexdigest()
-    return _Request(task_kind=task_kind, model=model, messages=messages, schema=schema, max_tokens=max_tokens, key=key)
+    return _Request(task_kind=task_kind, model=model, messages=messages, schema=schema, max_tokens=max_tokens, key=key,
+                    on_text=on_text)
 
 
 def _require_configured() -> None:
@@ -461,18 +494,19 @@ def _gave_up(req: _Request, problem: _InvalidOutput, *, repaired: bool) -> LLMEr
 
 
 def _reply_from(completion, started: float) -> _Reply:
-    usage = completion.usage
-    details = getattr(usage, "prompt_tokens_details", None) if usage else None
     choice = completion.choices[0] if completion.choices else None
     text = (choice.message.content or "") if choice else ""
-    return _Reply(
-        text=text,
-        truncated=choice is not None and choice.finish_reason == "length",
-        prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
-        completion_tokens=(usage.completion_tokens or 0) if usage else 0,
-        cached_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0,
-        latency_ms=_ms_since(started),
-    )
+    return _Reply(text=text, truncated=choice is not None and choice.finish_reason == "length",
+                  latency_ms=_ms_since(started), **_usage_fields(completion.usage))
+
+
+def _usage_fields(usage) -> dict:
+    details = getattr(usage, "prompt_tokens_details", None) if usage else None
+    return {
+        "prompt_tokens": (usage.prompt_tokens or 0) if usage else 0,
+        "completion_tokens": (usage.completion_tokens or 0) if usage else 0,
+        "cached_tokens": (getattr(details, "cached_tokens", 0) or 0) if details else 0,
+    }
 
 
 def _fields(req: _Request, *, ok: bool, reply: _Reply | None = None, error: str = "", cache_hit: bool = False, latency_ms: int = 0) -> dict:

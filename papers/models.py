@@ -440,3 +440,82 @@ class IssueEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.issue} #{self.position}: {self.paper}"
+
+
+# --- Asking the knowledge base: passages to cite, and the answers written from them -------
+
+
+class Passage(models.Model):
+    """A few sentences of one text or commentary of a paper: what an answer cites and links
+    to. Rewritten (papers.ask.passages) whenever the text it was cut from changes."""
+
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="passages")
+    text = models.ForeignKey(PaperText, null=True, blank=True, on_delete=models.CASCADE, related_name="passages")
+    commentary = models.ForeignKey(Commentary, null=True, blank=True, on_delete=models.CASCADE, related_name="passages")
+    lang = models.CharField(max_length=8, choices=Lang.choices)
+    kind = models.CharField(max_length=16)  # summary | abstract | commentary
+    position = models.PositiveSmallIntegerField()  # order within its text
+    body = models.TextField()
+    source_hash = models.CharField(max_length=64)  # of the whole text it was cut from: a change re-splits it
+    model = models.CharField(max_length=120, blank=True)  # the embeddings model of vector; "" until embedded
+    vector = VectorField(dimensions=384, null=True, blank=True)
+
+    class Meta:
+        ordering = ["paper", "kind", "lang", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["text", "position"], condition=Q(text__isnull=False), name="passage_one_per_text_position"),
+            models.UniqueConstraint(
+                fields=["commentary", "paper", "position"], condition=Q(commentary__isnull=False),
+                name="passage_one_per_commentary_position",
+            ),
+        ]
+        indexes = [
+            # papers.search.passages: nearest passages by cosine distance.
+            HnswIndex(name="passage_vector_hnsw", fields=["vector"], m=16, ef_construction=64, opclasses=["vector_cosine_ops"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.paper} [{self.lang} {self.kind} #{self.position}]"
+
+
+class Answer(models.Model):
+    """One question and the answer written for it, filled in by the worker while the reader's
+    page polls it. Only a finished answer is ever COMPLETE; a failed or cut-off one is FAILED."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("waiting for a worker")
+        STREAMING = "streaming", _("being written")
+        COMPLETE = "complete", _("complete")
+        FAILED = "failed", _("failed")
+
+    class Mode(models.TextChoices):
+        LLM = "llm", _("written by the LLM")
+        EXTRACTIVE = "extractive", _("extractive (no LLM)")
+
+    uid = models.UUIDField(unique=True)  # the public id in URLs: answers are not enumerable
+    question = models.TextField()
+    question_hash = models.CharField(max_length=64, db_index=True)  # with lang and mode: the answer cache key
+    lang = models.CharField(max_length=8, choices=Lang.choices)  # the language the answer is written in
+    mode = models.CharField(max_length=16, choices=Mode.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    found = models.BooleanField(default=True)  # False: "not in the knowledge base"
+    # [{"text", "citations": [n], "dropped": [n], "supported"}]; while STREAMING, the sentences written so far
+    sentences = models.JSONField(default=list, blank=True)
+    sources = models.JSONField(default=list, blank=True)  # the retrieved passages, numbered from 1
+    error = models.TextField(blank=True)
+    first_output_ms = models.PositiveIntegerField(null=True, blank=True)  # until the reader saw the sources
+    first_token_ms = models.PositiveIntegerField(null=True, blank=True)  # until the LLM's first words arrived
+    total_ms = models.PositiveIntegerField(null=True, blank=True)  # until complete or failed
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("answer")
+        verbose_name_plural = _("answers")
+
+    def __str__(self) -> str:
+        return f"{self.question[:60]} ({self.lang}, {self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.COMPLETE, self.Status.FAILED)

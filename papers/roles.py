@@ -28,6 +28,8 @@ EDITOR_MODEL_PERMISSIONS = {
     "enrichmentstep": ("view",),
     "embedding": ("view",),
     "llmcall": ("view",),
+    "passage": ("view",),
+    "answer": ("view",),
 }
 EDITOR_CUSTOM_PERMISSIONS = ("run_enrichment",)
 

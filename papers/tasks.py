@@ -21,7 +21,8 @@ from celery import chain, shared_task
 from django.conf import settings
 from django.db import transaction
 
-from papers import embeddings, enrich
+from papers import ask, embeddings, enrich
+from papers.ask import passages
 from papers.embeddings import EmbeddingError
 from papers.ingest import arxiv, seeds
 from papers.llm import LLMError
@@ -116,6 +117,7 @@ def embed_paper(self, paper_id: int) -> str:
     enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.RUNNING)
     try:
         report = embeddings.embed_paper(paper)
+        passage_report = passages.update_passages(paper)  # a changed text is cut into passages again
     except EmbeddingError as e:
         retries = self.request.retries
         if (countdown := enrich.retry_delay(retries, retryable=e.retryable)) is not None:
@@ -127,7 +129,25 @@ def embed_paper(self, paper_id: int) -> str:
         enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.FAILED, f"{type(e).__name__}: {e}")
         raise
     enrich.mark_step(paper_id, "embed", "", EnrichmentStep.Status.DONE)
-    return report.line()
+    return f"{report.line()}; {passage_report.line()}"
+
+
+def enqueue_embedding(paper_ids) -> None:
+    """Embed the papers again once the edit commits: their vectors, and their passages cut
+    again from the changed texts (answers cite what the paper says now)."""
+    paper_ids = sorted(set(paper_ids))
+    transaction.on_commit(lambda: [embed_paper.delay(pk) for pk in paper_ids])
+
+
+def enqueue_answer(answer_id: int) -> None:
+    """Write the answer on the worker once the row is committed (the page polls it)."""
+    transaction.on_commit(lambda: answer_question.delay(answer_id))
+
+
+@shared_task(acks_late=True)
+def answer_question(answer_id: int) -> None:
+    """papers.ask.write_answer: claims the row first, so a redelivery does nothing twice."""
+    ask.write_answer(answer_id)
 
 
 def _run_step(task, paper_id: int, step: str, lang: str = "") -> None:

@@ -1,7 +1,7 @@
 from django.urls import include, path
 
 from papers.api import api
-from papers.views import browse, issues, listing, search
+from papers.views import ask, browse, issues, listing, search
 
 app_name = "papers"
 urlpatterns = [
@@ -16,5 +16,7 @@ urlpatterns = [
     path("categories/", listing.category_list, name="categories"),
     path("categories/<str:code>/", listing.category_detail, name="category"),
     path("search/", search.search, name="search"),
-    path("api/", include(api.urls[0])),  # papers:api_search, papers:openapi-json, papers:openapi-view (/api/docs)
+    path("ask/", ask.ask_page, name="ask"),
+    path("ask/<uuid:uid>/", ask.answer_detail, name="answer"),
+    path("api/", include(api.urls[0])),  # papers:api_search, papers:api_ask, papers:openapi-json, papers:openapi-view (/api/docs)
 ]

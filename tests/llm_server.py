@@ -8,6 +8,11 @@ line of text. Tests script what the next matching requests get:
     server.script(Reply.broken_json(), match="Chinese", times=2) # the next two that mention Chinese
     server.script(Reply.error(500), times=None)                  # every request from now on
     server.responder = lambda request: {...}                     # the content of normal replies
+    server.script(Reply.stall_mid_stream(after_chars=40, seconds=5))  # a streamed reply that stops
+
+A request with "stream": true is answered with server-sent events, as OpenAI streams: the
+reply's content in pieces of STREAM_PIECE_CHARS, `stream_interval` seconds apart, after the
+usual latency, then the usage (when stream_options asks for it) and [DONE].
 
 It counts requests and calls in flight (max and time-weighted mean), for assertions and
 for bench/ingest.py.
@@ -25,11 +30,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @dataclass(frozen=True)
 class Reply:
-    kind: str = "ok"  # ok | slow | status | broken_json | text | cut_off
+    kind: str = "ok"  # ok | slow | status | broken_json | text | cut_off | stall
     status: int = 200
     delay: float = 0.0
     retry_after: str | None = None
     content: str | None = None
+    after_chars: int = 0  # stall: what is sent before the stream stops
 
     @classmethod
     def ok(cls) -> Reply:
@@ -56,6 +62,12 @@ class Reply:
         return cls(kind="text", content=content)
 
     @classmethod
+    def stall_mid_stream(cls, *, after_chars: int, seconds: float) -> Reply:
+        """A streamed reply that sends its first after_chars characters, then nothing for
+        `seconds`, then closes the connection without finishing (a server that hangs or dies)."""
+        return cls(kind="stall", delay=seconds, after_chars=after_chars)
+
+    @classmethod
     def cut_off(cls, content: str) -> Reply:
         """A reply the server stopped at max_tokens (finish_reason "length")."""
         return cls(kind="cut_off", content=content)
@@ -76,9 +88,13 @@ class Received:
     status: int = 0
 
 
+STREAM_PIECE_CHARS = 16
+
+
 class ScriptedLLMServer:
-    def __init__(self, *, latency: float = 0.0, model: str = "scripted-model"):
+    def __init__(self, *, latency: float = 0.0, model: str = "scripted-model", stream_interval: float = 0.0):
         self.latency = latency  # seconds before every normal reply (bench: 0.3)
+        self.stream_interval = stream_interval  # seconds between the pieces of a streamed reply
         self.model = model
         self.responder = None  # request body -> dict (JSON mode) or str; None: built from the schema
         self.received: list[Received] = []
@@ -258,6 +274,9 @@ def _handler_for(server: ScriptedLLMServer):
                 self._send(reply.status, {"error": {"message": message, "type": kind}}, headers)
                 return reply.status
             time.sleep(reply.delay if reply.kind == "slow" else server.latency)
+            if reply.kind == "stall" and not body.get("stream"):
+                time.sleep(reply.delay)  # never answered in time
+                return -1
             if reply.kind == "broken_json":
                 content = '{"summary": "This reply stops in the mid'
             elif reply.kind in ("text", "cut_off"):
@@ -266,6 +285,8 @@ def _handler_for(server: ScriptedLLMServer):
                 content = server._content(body, prompt)
                 if not isinstance(content, str):
                     content = json.dumps(content, ensure_ascii=False)
+            if body.get("stream"):
+                return self._stream(body, prompt, reply, content)
             completion = {
                 "id": f"chatcmpl-{hashlib.sha256(prompt.encode()).hexdigest()[:12]}",
                 "object": "chat.completion",
@@ -280,6 +301,38 @@ def _handler_for(server: ScriptedLLMServer):
                 },
             }
             self._send(200, completion)
+            return 200
+
+        def _stream(self, body: dict, prompt: str, reply: Reply, content: str) -> int:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")  # the end of the body is the end of the stream
+            self.end_headers()
+            self.close_connection = True
+            chunk_id = f"chatcmpl-{hashlib.sha256(prompt.encode()).hexdigest()[:12]}"
+
+            def event(delta: dict, finish: str | None = None, usage: dict | None = None) -> None:
+                chunk = {"id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()),
+                         "model": body.get("model", server.model),
+                         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}] if usage is None else [],
+                         **({"usage": usage} if usage is not None else {})}
+                self.wfile.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
+                self.wfile.flush()
+
+            sent = content[: reply.after_chars] if reply.kind == "stall" else content
+            for start in range(0, len(sent), STREAM_PIECE_CHARS):
+                if start:
+                    time.sleep(server.stream_interval)
+                event({"content": sent[start:start + STREAM_PIECE_CHARS]})
+            if reply.kind == "stall":
+                time.sleep(reply.delay)
+                return -1
+            event({}, finish="length" if reply.kind == "cut_off" else "stop")
+            if (body.get("stream_options") or {}).get("include_usage"):
+                event({}, usage={"prompt_tokens": len(prompt) // 4 + 1, "completion_tokens": len(content) // 4 + 1,
+                                 "total_tokens": len(prompt) // 4 + len(content) // 4 + 2})
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
             return 200
 
         def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:

@@ -4,12 +4,15 @@ selector or service and serialises the rows (papers.api.serialize)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 
-from papers import selectors
+from papers import ask, selectors
+from papers.ask.display import payload
 from papers.api import schemas
 from papers.api.serialize import issue_ref, paper_detail, paper_page, paper_summary
 from papers.forms import PaperListForm, SearchForm
@@ -17,6 +20,7 @@ from papers.languages import reader_lang
 from papers.listing import list_papers
 from papers.search import search_papers
 from papers.views.ratelimit import over_limit, window_seconds
+from papers.views.ask import too_many_questions
 from papers.views.search import too_many_searches, words_only
 
 # Every operation's URL name starts with api_: the routes share the papers namespace with the pages.
@@ -179,3 +183,38 @@ def search(request: HttpRequest, response: HttpResponse, params: Query[SearchPar
             for hit in results
         ],
     }
+
+
+# The body is read here rather than by a schema parameter: a form field q is accepted beside
+# JSON, and every malformed body gets the same readable 400 as a bad question.
+ASK_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": schemas.Question.model_json_schema()},
+    "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}},
+}}}
+
+
+@router.post("/ask", response={200: schemas.Answer, **BAD, 429: schemas.Error}, url_name="api_ask",
+             summary="Ask the knowledge base: a cited answer in the question's language", openapi_extra=ASK_BODY)
+def ask_question(request: HttpRequest, response: HttpResponse):
+    if over_limit(request, "ask"):
+        response["Retry-After"] = str(window_seconds("ask"))
+        return Status(429, {"error": too_many_questions()})
+    question = _question_of(request)
+    if question is None:
+        return Status(400, {"error": _('Send JSON like {"question": "..."}.')})
+    try:
+        answer = ask.answer_now(question)
+    except ask.QuestionError as e:
+        return Status(400, {"error": str(e)})
+    return payload(answer, absolute=request.build_absolute_uri)
+
+
+def _question_of(request: HttpRequest) -> str | None:
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return request.POST.get("q")
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    question = body.get("question") if isinstance(body, dict) else None
+    return question if isinstance(question, str) else None

@@ -145,3 +145,48 @@ class SearchResults(Schema):
     semantic: bool
     notice: str
     results: list[SearchHit]
+
+
+class AnswerSentence(Schema):
+    text: str
+    citations: list[int] = Field(description="numbers of the sources it cites; only retrieved passages are kept")
+    supported: bool = Field(description="false: no retrieved passage backs it")
+
+
+class PaperLink(Schema):
+    arxiv_id: str
+    title: str
+    url: str
+
+
+class AnswerSource(Schema):
+    n: int
+    paper: PaperLink
+    passage_id: int
+    lang: str
+    kind: str
+    quote: str
+    url: str = Field(description="the paper page at the quoted passage")
+
+
+class AnswerLatency(Schema):
+    first_output: int | None = Field(description="ms until the sources were shown")
+    total: int | None = Field(description="ms until the answer was complete or failed")
+
+
+class Answer(Schema):
+    id: str
+    question: str
+    lang: str = Field(description="the language the answer is written in (the question's)")
+    mode: str = Field(description="llm, or extractive without an LLM")
+    status: str = Field(description="complete or failed; a failed answer is never shown as complete")
+    found: bool = Field(description="false: not in the knowledge base (closest_papers says where to look)")
+    message: str
+    sentences: list[AnswerSentence]
+    sources: list[AnswerSource]
+    closest_papers: list[PaperLink]
+    latency_ms: AnswerLatency
+
+
+class Question(Schema):
+    question: str = Field(description="in Korean, Chinese or English")

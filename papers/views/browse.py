@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 
 from papers import languages, selectors
 from papers.languages import CONTENT_LANGS, normalize_lang
-from papers.models import Link, PaperText
+from papers.models import Link, PaperText, Passage
 from papers.page_cache import cached_for_readers
 from papers.search import related_papers
 
@@ -44,7 +44,14 @@ def paper_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "links_by_kind": {label: group for label, group in links_by_kind.items() if group},
         "text_sections": [(PaperText.Kind.SUMMARY, _("Summary")), (PaperText.Kind.ABSTRACT, _("Abstract"))],
         "related": related_papers(paper, reader_lang=context["lang"]),
+        # An answer's citation links here with ?passage=: the page quotes it at #passage-<id>.
+        "cited_passage": _cited_passage(request, paper),
     })
+
+
+def _cited_passage(request: HttpRequest, paper) -> Passage | None:
+    raw = request.GET.get("passage", "")
+    return paper.passages.filter(pk=int(raw)).first() if raw.isdigit() and len(raw) < 12 else None
 
 
 @cached_for_readers

@@ -1,6 +1,6 @@
 """How much one client may ask: django-ratelimit's counters in the cache, one budget per
-group ("search" for the search page and the JSON API together, "subscribe" for the subscribe
-form), per client address (an IPv6 client per /64: RATELIMIT_IPV6_MASK).
+group ("search" for the search page and the JSON API together, "ask" for questions on the
+page and the API, "subscribe" for the subscribe form), per client address (an IPv6 client per /64: RATELIMIT_IPV6_MASK).
 
 The cache fails open (config.cache), so with Redis down nobody is limited and nothing fails.
 """
@@ -58,6 +58,7 @@ def client_rate(group: str, request: HttpRequest) -> str | None:
     request; None (a limit of 0) turns the group's limit off."""
     limit, window = {
         "search": (settings.SEARCH_RATE_LIMIT, settings.SEARCH_RATE_WINDOW),
+        "ask": (settings.ASK_RATE_LIMIT, settings.ASK_RATE_WINDOW),
         "subscribe": (settings.SUBSCRIBE_RATE_LIMIT, settings.SUBSCRIBE_RATE_WINDOW),
     }[group]
     return f"{limit}/{max(1, window)}s" if limit > 0 else None
@@ -86,7 +87,8 @@ def limit_per_client(group: str, *, methods: tuple[str, ...] = ("POST",)):
 
 def window_seconds(group: str) -> int:
     """For Retry-After: at most this long until the client's budget is whole again."""
-    return max(1, settings.SEARCH_RATE_WINDOW if group == "search" else settings.SUBSCRIBE_RATE_WINDOW)
+    windows = {"search": settings.SEARCH_RATE_WINDOW, "ask": settings.ASK_RATE_WINDOW}
+    return max(1, windows.get(group, settings.SUBSCRIBE_RATE_WINDOW))
 
 
 def too_many_requests(request: HttpRequest, *, group: str) -> HttpResponse:

@@ -5,6 +5,8 @@
   the log-likelihood the model gives it after the question, and the best-scored one is the
   model's answer. `accuracy` ranks by the summed log-likelihood, `accuracy_norm` by the
   mean per token, which does not favour short options.
+- Open-book QA (RAG): the same questions scored the same way, each after the passages the
+  caller retrieved for it (Question.context); measured for the questions that have one.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from synth.cpt import CPTError
 from synth.cpt.data import encode_documents
 
 PROMPT = "Question: {question}\nAnswer:"
+PROMPT_WITH_CONTEXT = "{context}\n\nQuestion: {question}\nAnswer:"
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Question:
     question: str
     options: Sequence[str]
     answer: int  # index into options
+    context: str = ""  # retrieved passages for open-book QA; "" for closed-book only
 
 
 def _device(model) -> torch.device:
@@ -65,10 +69,13 @@ def perplexity(model, tokenizer, texts: Sequence[str], *, seq_len: int, batch_si
 
 
 @torch.no_grad()
-def option_scores(model, tokenizer, question: str, options: Sequence[str], *, max_len: int) -> list[tuple[float, int]]:
-    """(summed log-likelihood, token count) of each option after the question."""
+def option_scores(model, tokenizer, question: str, options: Sequence[str], *, max_len: int,
+                  context: str = "") -> list[tuple[float, int]]:
+    """(summed log-likelihood, token count) of each option after the question (and the
+    context before it, when given)."""
     device = _device(model)
-    context = tokenizer(PROMPT.format(question=question), verbose=False)["input_ids"]
+    prompt = PROMPT_WITH_CONTEXT.format(context=context, question=question) if context else PROMPT.format(question=question)
+    context = tokenizer(prompt, verbose=False)["input_ids"]
     rows, spans = [], []
     for option in options:
         # Encoded apart from the context, so the option's tokens are the same whatever precedes them.
@@ -97,7 +104,8 @@ def option_scores(model, tokenizer, question: str, options: Sequence[str], *, ma
     return scores
 
 
-def qa_accuracy(model, tokenizer, questions: Sequence[Question], *, max_len: int) -> dict:
+def qa_accuracy(model, tokenizer, questions: Sequence[Question], *, max_len: int, open_book: bool = False) -> dict:
+    """Closed-book, or with open_book each question after its context."""
     if not questions:
         return {"accuracy": None, "accuracy_norm": None, "n": 0, "correct": 0, "answers": []}
     model.eval()
@@ -106,7 +114,8 @@ def qa_accuracy(model, tokenizer, questions: Sequence[Question], *, max_len: int
     for q in questions:
         if not 0 <= q.answer < len(q.options) or len(q.options) < 2:
             raise CPTError(f"question {q.question[:60]!r}: needs two or more options and an answer index among them")
-        scores = option_scores(model, tokenizer, q.question, q.options, max_len=max_len)
+        scores = option_scores(model, tokenizer, q.question, q.options, max_len=max_len,
+                               context=q.context if open_book else "")
         best = max(range(len(scores)), key=lambda i: scores[i][0])
         best_norm = max(range(len(scores)), key=lambda i: scores[i][0] / scores[i][1])
         correct += best == q.answer
@@ -118,9 +127,12 @@ def qa_accuracy(model, tokenizer, questions: Sequence[Question], *, max_len: int
 
 
 def evaluate(model, tokenizer, *, held_out: Sequence[str], questions: Sequence[Question], seq_len: int) -> dict:
-    """Both measures at once, as stored before and after training."""
+    """Every measure at once, as stored before and after training: open-book QA over the
+    questions that have a context, beside closed-book QA over all of them."""
     ppl = perplexity(model, tokenizer, held_out, seq_len=seq_len)
     qa = qa_accuracy(model, tokenizer, questions, max_len=seq_len)
+    rag = qa_accuracy(model, tokenizer, [q for q in questions if q.context], max_len=seq_len, open_book=True)
     return {"perplexity": ppl["perplexity"], "heldout_loss": ppl["loss"], "heldout_tokens": ppl["tokens"],
             "qa_accuracy": qa["accuracy"], "qa_accuracy_norm": qa["accuracy_norm"], "qa_n": qa["n"],
-            "qa_correct": qa["correct"], "qa_answers": qa["answers"]}
+            "qa_correct": qa["correct"], "qa_answers": qa["answers"],
+            "rag_qa_accuracy": rag["accuracy"], "rag_qa_accuracy_norm": rag["accuracy_norm"], "rag_qa_n": rag["n"]}

@@ -17,6 +17,7 @@ from synth.cpt.train import TrainConfig
 from synth.models import CorpusDocument, EvalQuestion, SyntheticDocument, TrainingRun
 from synth.training import HYPERPARAMETERS
 from synth.training.questions import generate_questions
+from synth.training.rag import with_passages
 
 HELD_OUT_EVERY = 5  # with raw documents mixed in, one source document in five is kept out for perplexity
 
@@ -54,7 +55,8 @@ def config_for(run: TrainingRun) -> TrainConfig:
 
 
 def questions_for(run: TrainingRun) -> tuple[list, str]:
-    """The topic's question set, generated through the LLM when it has none; and a note."""
+    """The topic's question set, generated through the LLM when it has none, each with the
+    passages retrieved for it (open-book QA); and a note."""
     note = ""
     if not run.topic.eval_questions.exists():
         if llm.is_configured():
@@ -65,4 +67,5 @@ def questions_for(run: TrainingRun) -> tuple[list, str]:
         else:
             note = _("no questions: offline mode (no LLM to write them); add some in the admin")
     rows = EvalQuestion.objects.filter(topic=run.topic).order_by("id")
-    return [Question(question=q.question, options=list(q.options), answer=q.answer) for q in rows], note
+    questions = [Question(question=q.question, options=list(q.options), answer=q.answer) for q in rows]
+    return with_passages(run.topic, questions), note

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from synth.models import TrainingRun
+from synth.models import SynthesisRun, TrainingRun
 from synth.synthesis.pages import Outcome, worker_died
 
 _ADVICE = {
@@ -63,6 +64,10 @@ METRIC_ROWS = [  # (key, label, lower is better)
     ("qa_accuracy", gettext_lazy("closed-book QA accuracy"), False),
     ("qa_accuracy_norm", gettext_lazy("QA accuracy, per-token normalised"), False),
     ("qa_n", gettext_lazy("questions"), None),
+    # The same questions after the passages retrieved for each: base + RAG before, trained + RAG after.
+    ("rag_qa_accuracy", gettext_lazy("open-book QA accuracy (RAG: the topic's passages retrieved)"), False),
+    ("rag_qa_accuracy_norm", gettext_lazy("open-book QA accuracy, per-token normalised"), False),
+    ("rag_qa_n", gettext_lazy("questions with retrieved passages"), None),
 ]
 
 
@@ -75,4 +80,25 @@ def metric_rows(run: TrainingRun) -> list[dict]:
         if lower_better is not None and isinstance(a, (int, float)) and isinstance(b, (int, float)) and a != b:
             better = (a < b) == lower_better
         rows.append({"key": key, "label": label, "before": b, "after": a, "better": better})
+    return rows
+
+
+def topic_comparison(run: TrainingRun) -> list[dict]:
+    """The EntiGraph paper's headline table for the run's topic, on its questions: the base
+    model and each finished training run of the topic on the same base (what it trained on:
+    EntiGraph, rephrased or extractive text, raw documents mixed in), closed-book and with
+    the topic's passages retrieved (RAG)."""
+    if not run.metrics_before:
+        return []
+    rows = [{"label": _("base model"), "closed": run.metrics_before.get("qa_accuracy"),
+             "rag": run.metrics_before.get("rag_qa_accuracy"), "this": False}]
+    done = (TrainingRun.objects.filter(topic=run.topic_id, status=TrainingRun.Status.DONE, base_model=run.base_model)
+            .prefetch_related("synthesis_runs").order_by("pk"))
+    for other in done:
+        data = ", ".join(sorted({str(SynthesisRun.Strategy(s.strategy).label) for s in other.synthesis_runs.all()}))
+        label = _("CPT #%(id)d on %(data)s") % {"id": other.pk, "data": data}
+        if other.raw_ratio:
+            label += " " + _("+ %(share)d%% raw documents") % {"share": round(other.raw_ratio * 100)}
+        rows.append({"label": label, "closed": other.metrics_after.get("qa_accuracy"),
+                     "rag": other.metrics_after.get("rag_qa_accuracy"), "this": other.pk == run.pk})
     return rows

@@ -23,6 +23,7 @@ def _context(request: HttpRequest, run: TrainingRun) -> dict:
         "outcome": pages.outcome(run),
         "chart": pages.loss_chart(run.loss_history),
         "metrics": pages.metric_rows(run),
+        "comparison": pages.topic_comparison(run),
         "artifacts": pages.artifacts(run),
         "can_cancel": may_operate and training.can_cancel(run),
         "can_resume": may_operate and training.can_resume(run),

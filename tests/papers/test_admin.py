@@ -4,13 +4,14 @@ behind a login; pipeline records are read-only."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
 
-from papers.models import Commentary, Embedding, EnrichmentStep, Issue, LLMCall, Paper, PaperVersion
+from papers.models import Answer, Commentary, Embedding, EnrichmentStep, Issue, LLMCall, Paper, Passage, PaperVersion
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +38,11 @@ def olmo_with_pipeline_rows(imported_seeds):
     text = paper.texts.get(lang="en", kind="title")
     Embedding.objects.create(paper=paper, text=text, lang="en", kind="title", model="e5-small", dim=384,
                              content_hash="cd" * 32, vector=[1.0] + [0.0] * 383)
+    abstract = paper.texts.get(lang="en", kind="abstract")
+    Passage.objects.create(paper=paper, text=abstract, lang="en", kind="abstract", position=0, body=abstract.body[:200],
+                           source_hash="ef" * 32)
+    Answer.objects.create(uid=uuid.uuid4(), question="What is OLMo?", question_hash="01" * 32, lang="en",
+                          mode=Answer.Mode.EXTRACTIVE, status=Answer.Status.COMPLETE)
     return paper
 
 
@@ -140,3 +146,21 @@ def test_only_staff_with_the_enrichment_permission_can_spend_the_llm_budget(clie
     viewer.user_permissions.set(Permission.objects.filter(codename__in=["view_paper", "change_paper"]))
     assert rerun(viewer) == set()  # neither offered nor done when posted by hand
     assert rerun(editor) == {"offered", "pending"}
+
+
+def test_an_editors_edit_re_embeds_the_paper_and_cuts_its_passages_again(editor_client, olmo_with_pipeline_rows,
+                                                                        django_capture_on_commit_callbacks):
+    from papers.models import PaperText
+    from papers.tasks import embed_paper
+
+    text = olmo_with_pipeline_rows.texts.get(lang="en", kind="abstract")
+    url = reverse("admin:papers_papertext_change", args=[text.pk])
+    with django_capture_on_commit_callbacks() as queued:
+        response = editor_client.post(url, {"paper": text.paper_id, "lang": "en", "kind": "abstract",
+                                            "body": "OLMo is an open language model. Its data is open too.",
+                                            "origin": "source", "model": "", "source": ""})
+    assert response.status_code == 302
+    assert [c.__qualname__ for c in queued].count("enqueue_embedding.<locals>.<lambda>") == 1  # for the worker
+    embed_paper.apply(args=[text.paper_id]).get()  # what the worker then runs
+    assert list(PaperText.objects.get(pk=text.pk).passages.values_list("body", flat=True)) == [
+        "OLMo is an open language model. Its data is open too."]

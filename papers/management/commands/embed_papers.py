@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from papers import embeddings
+from papers.ask import passages
 from papers.embeddings import EmbeddingError
 from papers.models import Paper
 from papers.tasks import embed_paper
@@ -8,7 +9,8 @@ from papers.tasks import embed_paper
 
 class Command(BaseCommand):
     help = (
-        "Embed the papers' texts and commentary for search (default: every paper). Safe to re-run: "
+        "Embed the papers' texts and commentary for search, and cut them into passages for answers "
+        "(default: every paper). Safe to re-run: "
         "only texts whose content or model changed are embedded again."
     )
 
@@ -31,10 +33,11 @@ class Command(BaseCommand):
         for paper in papers.prefetch_related("texts", "commentaries"):
             try:
                 report = embeddings.embed_paper(paper)
+                passage_report = passages.update_passages(paper)
             except EmbeddingError as e:
                 raise CommandError(f"paper {paper.pk}: {e}") from e
             for name in ("created", "updated", "unchanged", "removed"):
                 setattr(total, name, getattr(total, name) + getattr(report, name))
             if options["verbosity"] > 1:
-                self.stdout.write(f"{paper.pk} {paper.title[:60]}: {report.line()}")
+                self.stdout.write(f"{paper.pk} {paper.title[:60]}: {report.line()}; {passage_report.line()}")
         self.stdout.write(f"{embeddings.model_name()}: {total.line()}")

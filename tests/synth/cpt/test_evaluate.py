@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -47,3 +49,20 @@ def test_no_held_out_text_and_no_questions_give_empty_results(trained):
     cfg, _, _ = trained
     result = evaluate(*_load(cfg.out_dir / "final"), held_out=[], questions=[], seq_len=cfg.seq_len)
     assert result["perplexity"] is None and result["qa_accuracy"] is None and result["qa_n"] == 0
+
+
+def test_open_book_scores_the_questions_that_have_a_context_after_it(trained, questions):
+    cfg, _, _ = trained
+    model, tokenizer = _load(cfg.out_dir / "base")
+    q = questions[0]
+    context = "Some retrieved passage. " * 3
+    closed = option_scores(model, tokenizer, q.question, q.options, max_len=cfg.seq_len)
+    opened = option_scores(model, tokenizer, q.question, q.options, max_len=cfg.seq_len, context=context)
+    # The context is in the prompt: the same options, scored after different tokens.
+    assert [n for _, n in closed] == [n for _, n in opened] and closed != opened
+
+    with_context = [replace(questions[0], context=context), replace(questions[2], context=context), questions[1]]
+    result = evaluate(model, tokenizer, held_out=[], questions=with_context, seq_len=cfg.seq_len)
+    assert result["qa_n"] == 3 and result["rag_qa_n"] == 2
+    assert result["rag_qa_accuracy"] in (0.0, 0.5, 1.0)
+    assert evaluate(model, tokenizer, held_out=[], questions=questions, seq_len=cfg.seq_len)["rag_qa_n"] == 0
