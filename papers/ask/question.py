@@ -26,7 +26,9 @@ class QuestionError(ValueError):
 
 def clean_question(raw: str) -> str:
     """The question in normal form (NFKC, one space between words), or QuestionError."""
-    question = " ".join(unicodedata.normalize("NFKC", raw or "").split())
+    # Control characters (NUL among them, which PostgreSQL cannot store) count as spaces.
+    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in unicodedata.normalize("NFKC", raw or ""))
+    question = " ".join(text.split())
     if not question:
         raise QuestionError(_("Type a question."))
     if len(question) > settings.ASK_MAX_QUESTION_CHARS:

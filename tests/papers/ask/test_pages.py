@@ -132,3 +132,9 @@ def test_questions_are_limited_per_client(reader, ask_corpus, settings):
 
 def test_an_unknown_answer_is_a_404(reader, db):
     assert reader.get("/ask/00000000-0000-0000-0000-000000000000/").status_code == 404
+
+
+def test_control_characters_in_a_question_are_spaces_not_a_server_error(reader, ask_corpus):
+    body = json.dumps({"question": "retrieval\u0000augmented\u0007generation?"})
+    response = reader.post(reverse("papers:api_ask"), body, content_type="application/json")
+    assert response.status_code == 200 and response.json()["question"] == "retrieval augmented generation?"
