@@ -12,6 +12,7 @@ from synth.synthesis import entigraph
 from synth.synthesis.runner import run_synthesis
 from synth.synthesis.tasks import enqueue_synthesis
 from synth.tasks import resume_stalled_runs
+from tests.faults import end_sessions_opened_since
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,7 +106,6 @@ def test_the_database_gone_mid_run_then_resumed_loses_and_repeats_no_unit(
     """Every database session of the worker ends (as in a PostgreSQL restart) mid-run: the run
     stops without finishing, beat's job resumes it once it is silent, and it ends with every
     unit done once."""
-    from django.db import connection
     from django.utils import timezone
 
     server = synth_llm_env
@@ -114,10 +114,7 @@ def test_the_database_gone_mid_run_then_resumed_loses_and_repeats_no_unit(
     run = synthesis.start_run(topic=topic, strategy=entigraph.ENTIGRAPH, target_tokens=0, triples_per_document=4, seed=11)
     enqueue_synthesis(run.pk)
     wait_until(lambda: run.units.filter(status="done").count() >= 6, what="six units done by the worker")
-    with connection.cursor() as cursor:  # the sessions opened since the test began, but ours: the worker's
-        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND pid <> pg_backend_pid() AND backend_start >= %s", [started])
-        assert cursor.rowcount >= 1
+    assert end_sessions_opened_since(started) >= 1  # the worker's
 
     settings.SYNTH_STALL_SECONDS = 1
     # Not failed: the run goes silent, as after a worker's death, and beat's job takes it up.

@@ -15,6 +15,7 @@ from synth.jobs import Heartbeat
 from synth.models import EvalQuestion, SynthesisRun, TrainingRun
 from synth.synthesis.admin import SynthesisRunAdmin
 from synth.tasks import resume_stalled_runs
+from tests.faults import end_sessions_opened_since
 from synth.training import pages
 from synth.training.admin import train as train_action
 from synth.training.runner import run_training
@@ -225,7 +226,6 @@ def test_the_database_gone_mid_training_then_resumed_goes_on_from_the_checkpoint
 ):
     """Every database session of the worker ends (as in a PostgreSQL restart) mid-training:
     the run is not failed; it goes silent, beat's job resumes it from its checkpoint."""
-    from django.db import connection
     from django.utils import timezone
 
     started = timezone.now()
@@ -234,10 +234,7 @@ def test_the_database_gone_mid_training_then_resumed_goes_on_from_the_checkpoint
     ckpt_path = Path(run.artifacts_dir) / "ckpt.pt"
     wait_until(lambda: ckpt_path.exists() and TrainingRun.objects.get(pk=run.pk).step >= 25,
                what="a checkpoint and 25 steps in the worker")
-    with connection.cursor() as cursor:  # the sessions opened since the test began, but ours: the worker's
-        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND pid <> pg_backend_pid() AND backend_start >= %s", [started])
-        assert cursor.rowcount >= 1
+    assert end_sessions_opened_since(started) >= 1  # the worker's
 
     cpt_settings.CPT_STALL_SECONDS = 1
     wait_until(lambda: training.is_stalled(TrainingRun.objects.get(pk=run.pk)), what="the run to go silent")
