@@ -9,13 +9,17 @@ the log once per outage, and once more when Redis answers again.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+import uuid
 
 import redis.exceptions
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache
+from django.db import transaction
 
 log = logging.getLogger("config.cache")
 
@@ -115,3 +119,26 @@ class FailOpenRedisCache(RedisCache):
 
     def clear(self):
         return self._call(super().clear, False)
+
+
+# --- generations: forgetting many cached entries with one write --------------------------
+
+
+def new_generation_on_commit(key: str) -> None:
+    """Put a new generation under `key` once the current transaction commits (at once outside
+    one): entries kept under the old generation are never served again. Asked many times in
+    one transaction (an import writing hundreds of rows), it writes once."""
+    bump = _bumps.setdefault(key, functools.partial(_bump, key))
+    connection = transaction.get_connection()
+    # Django keeps the pending callbacks as (savepoint ids, callback, robust); a rolled-back
+    # savepoint takes its own with it, so a callback found here will run at the commit.
+    if connection.in_atomic_block and any(pending[1] is bump for pending in connection.run_on_commit):
+        return
+    transaction.on_commit(bump)
+
+
+_bumps: dict[str, functools.partial] = {}
+
+
+def _bump(key: str) -> None:
+    cache.set(key, uuid.uuid4().hex, timeout=None)

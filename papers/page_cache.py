@@ -20,10 +20,11 @@ import uuid
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.utils.translation import get_language
+
+from config.cache import new_generation_on_commit
 
 PAGE_SECONDS = 600  # a safety net: writes replace the generation long before this
 _GENERATION = "pages:generation"
@@ -33,13 +34,14 @@ _KEPT_HEADERS = ("Content-Type", "Vary", "Content-Language")
 
 
 def forget_pages() -> None:
-    """Every kept page is stale. Again after the commit: a reader who rendered a page from the
-    rows before it must not keep that page under the new generation."""
-    new_generation()
-    transaction.on_commit(new_generation)
+    """Every kept page is stale once the write commits. One new generation then is enough: a
+    reader keeps a page under the generation it read before rendering, so a page rendered from
+    the rows before the commit is kept under the old one and never served again."""
+    new_generation_on_commit(_GENERATION)
 
 
 def new_generation() -> None:
+    """Forget every kept page now, outside any transaction (a fresh start for a test)."""
     cache.set(_GENERATION, uuid.uuid4().hex, timeout=None)
 
 

@@ -8,9 +8,9 @@ import uuid
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models import Q
 
+from config.cache import new_generation_on_commit
 from papers.languages import CJK, CJK_RANGES
 from papers.models import Commentary, Paper, PaperText
 from synth.models import CorpusDocument, Topic
@@ -113,10 +113,9 @@ def topic_overview(topic: Topic) -> list[dict]:
 
 
 def forget_topic_overviews() -> None:
-    """Every topic page's table is built again on its next view."""
-    cache.set(_OVERVIEW_GENERATION, uuid.uuid4().hex, timeout=None)
-    # Once more when the write commits: a page built in between read the rows before it.
-    transaction.on_commit(lambda: cache.set(_OVERVIEW_GENERATION, uuid.uuid4().hex, timeout=None))
+    """Every topic page's table is built again on its next view, once the write commits (a
+    table built from the rows before it was kept under the generation read before building)."""
+    new_generation_on_commit(_OVERVIEW_GENERATION)
 
 
 def snapshot_corpus(run) -> list[CorpusDocument]:

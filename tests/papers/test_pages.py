@@ -306,6 +306,7 @@ def _queries(client, url: str) -> int:
     return len(ctx)
 
 
+@pytest.mark.django_db(transaction=True)  # writes commit, so the kept pages are forgotten as in production
 class TestQueryCounts:
     """Every page runs the same number of queries with 2 papers as with 12."""
 

@@ -16,7 +16,8 @@ from digest.issues import publish_issue
 from papers.models import EnrichmentStep, Issue, IssueEntry, Paper, PaperText
 from tests.factories import make_paper
 
-pytestmark = pytest.mark.django_db
+# Writes commit, as in production: kept pages are forgotten when a write commits.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _get(client, url: str, **extra) -> tuple[str, int]:
