@@ -119,6 +119,10 @@ class ScriptedLLMServer:
         self._thread.start()
         return self
 
+    def configure(self, settings) -> None:
+        """Point papers.llm (this process's settings) at this server."""
+        settings.LLM_BASE_URL, settings.LLM_MODEL, settings.LLM_API_KEY = self.url, self.model, "test-key"
+
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()

@@ -35,6 +35,11 @@ class Received:
         return self.message.get_body(preferencelist=("html",)).get_content()
 
 
+async def _until(event: threading.Event) -> None:
+    """Wait for a test's event without holding up the server's other connections."""
+    await asyncio.get_running_loop().run_in_executor(None, event.wait)
+
+
 @dataclass
 class SmtpSink:
     """What the aiosmtpd handler does, steered by the test.
@@ -72,8 +77,7 @@ class SmtpSink:
             return "421 4.3.0 going away"
         if self.hold_after is not None and count >= self.hold_after and not self.release.is_set():
             self.holding.set()
-            while not self.release.is_set():
-                await asyncio.sleep(0.01)
+            await _until(self.release)
             return "451 4.3.0 held"
         if address in self.refuse:
             return self.refuse[address]
@@ -90,8 +94,7 @@ class SmtpSink:
         if self.hold_accept:
             self.hold_accept = False
             self.accepting.set()
-            while not self.accept.is_set():
-                await asyncio.sleep(0.01)
+            await _until(self.accept)
         return "250 2.0.0 accepted"
 
     # --- for the tests ---

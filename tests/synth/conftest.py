@@ -70,9 +70,7 @@ def synth_llm(settings):
     """The scripted server, with papers.llm pointed at it and short retry waits."""
     server = ScriptedLLMServer(model="scripted-model").start()
     server.responder = scripted_reply
-    settings.LLM_BASE_URL = server.url
-    settings.LLM_MODEL = "scripted-model"
-    settings.LLM_API_KEY = "test"
+    server.configure(settings)
     settings.LLM_BACKOFF_BASE = 0.01
     settings.LLM_MAX_RETRIES = 3
     settings.LLM_TIMEOUT = 5.0

@@ -57,9 +57,7 @@ def ask_corpus(db):
 def llm_server(settings):
     """The scripted LLM, configured for this process; short timeouts so faults end in seconds."""
     with ScriptedLLMServer() as server:
-        settings.LLM_BASE_URL = server.url
-        settings.LLM_API_KEY = "test-key"
-        settings.LLM_MODEL = "scripted-model"
+        server.configure(settings)
         settings.LLM_TIMEOUT = 1.5
         settings.LLM_MAX_RETRIES = 1
         settings.LLM_BACKOFF_BASE = 0.05

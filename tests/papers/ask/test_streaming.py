@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 from django.db import connection
@@ -16,6 +15,7 @@ from papers.ask import start_answer, write_answer
 from papers.models import Answer
 from tests.llm_server import Reply
 from tests.papers.ask.conftest import citing
+from tests.polling import wait_until
 
 QUESTION = "Which papers use synthetic data for continued pretraining, and what did they find?"
 SENTENCES = (("EntiGraph synthesizes text about the entities of a small corpus.", [1]),
@@ -33,15 +33,6 @@ def _writing(answer: Answer) -> threading.Thread:
     thread = threading.Thread(target=write)
     thread.start()
     return thread
-
-
-def _wait_for(predicate, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (row := predicate()) is not None:
-            return row
-        time.sleep(0.05)
-    raise TimeoutError
 
 
 @pytest.fixture
@@ -64,8 +55,9 @@ def test_sentences_reach_the_row_while_the_reply_is_written_and_a_stall_fails_th
     thread = _writing(answer)
 
     # The server holds the stream after two sentences: they are on the row, the answer is not done.
-    row = _wait_for(lambda: Answer.objects.filter(pk=answer.pk, status=Answer.Status.STREAMING)
-                    .exclude(sentences=[]).first())
+    streaming = Answer.objects.filter(pk=answer.pk, status=Answer.Status.STREAMING).exclude(sentences=[])
+    wait_until(streaming.exists, describe=lambda: "no sentence on the row while the reply streamed")
+    row = streaming.get()
     assert [s["text"] for s in row.sentences] == [t for t, _ in SENTENCES[:2]]
     assert all(s["supported"] for s in row.sentences) and row.first_token_ms is not None
 
