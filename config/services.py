@@ -58,6 +58,9 @@ def database_settings() -> dict:
         "USER": PG_USER,
         "HOST": str(PG_SOCKET_DIR),
         "PORT": "5432",
+        # A request reuses its thread's connection for a minute instead of starting a
+        # server process each time (CONN_HEALTH_CHECKS replaces one the server dropped).
+        "CONN_MAX_AGE": 60,
     }
 
 

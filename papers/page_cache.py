@@ -1,4 +1,5 @@
-"""Rendered reading pages, cached for readers who are not signed in.
+"""What the reading side shows, kept until the next write to the knowledge base: rendered
+pages for readers who are not signed in, and search results (papers.search).
 
 A page is kept per URL (path and query), interface language, and htmx block or whole page,
 with the generation it was rendered under, and served only while that generation is current.
@@ -45,11 +46,31 @@ def new_generation() -> None:
     cache.set(_GENERATION, uuid.uuid4().hex, timeout=None)
 
 
+def kept(key: str) -> tuple[str, object | None]:
+    """The current generation, and what is kept under key if it was kept under that
+    generation (else None). One round trip."""
+    found = cache.get_many([_GENERATION, key])
+    generation = found.get(_GENERATION)
+    if generation is None:
+        generation = uuid.uuid4().hex
+        cache.add(_GENERATION, generation, timeout=None)
+    entry = found.get(key)
+    if entry is not None and entry[0] == generation:
+        return generation, entry[1]
+    return generation, None
+
+
+def keep(key: str, generation: str, value: object, seconds: int = PAGE_SECONDS) -> None:
+    """Keep value under key for the generation read before computing it (kept()): a write
+    that commits meanwhile has replaced the generation, so the value is never served."""
+    cache.set(key, (generation, value), seconds)
+
+
 def _key(request: HttpRequest) -> str:
     htmx = request.htmx and not request.htmx.history_restore_request
     parts = [request.get_full_path(), get_language() or "", "htmx" if htmx else "page",
              "offline" if not settings.LLM_BASE_URL else "llm"]
-    return "pages:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return "pages:v2:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()  # v2: (generation, page) entries
 
 
 def cached_for_readers(view):
@@ -60,16 +81,9 @@ def cached_for_readers(view):
         if request.method not in ("GET", "HEAD") or request.user.is_authenticated:
             return view(request, *args, **kwargs)
         key = _key(request)
-        # One round trip: the page is kept with the generation it was rendered under, and only
-        # served while that generation is the current one.
-        found = cache.get_many([_GENERATION, key])
-        generation = found.get(_GENERATION)
-        if generation is None:
-            generation = uuid.uuid4().hex
-            cache.add(_GENERATION, generation, timeout=None)
-        kept = found.get(key)
-        if kept is not None and kept[0] == generation:
-            _, status, content, headers = kept
+        generation, page = kept(key)
+        if page is not None:
+            status, content, headers = page
             if b"@csrf@" in content:  # a feed has no form: no token, and no cookie set for one
                 content = content.replace(b"@csrf@", get_token(request).encode())
             response = HttpResponse(content, status=status)
@@ -79,7 +93,7 @@ def cached_for_readers(view):
         response = view(request, *args, **kwargs)
         if response.status_code == 200 and not response.streaming and not response.cookies.get("sessionid"):
             headers = {name: response[name] for name in _KEPT_HEADERS if response.has_header(name)}
-            cache.set(key, (generation, 200, _TOKEN.sub(_PLACEHOLDER, response.content), headers), PAGE_SECONDS)
+            keep(key, generation, (200, _TOKEN.sub(_PLACEHOLDER, response.content), headers))
         return response
 
     return cached_view

@@ -215,6 +215,16 @@ def page(live_server):
 
 
 @pytest.fixture(autouse=True)
+def default_language():
+    """The site's language: a request in another one (LocaleMiddleware) leaves its language
+    active in the thread after the test that made it."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def fresh_page_cache():
     """Reading pages kept by an earlier test were rendered from rows its rollback removed."""
     from papers.page_cache import new_generation

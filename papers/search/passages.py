@@ -19,7 +19,7 @@ from pgvector.django import CosineDistance
 from papers import embeddings
 from papers.languages import is_cjk
 from papers.models import Passage
-from papers.search.fusion import fuse
+from papers.search.fusion import fuse, list_weights
 from papers.search.lists import CANDIDATES, MIN_PIECE_SHARE, ROWS_PER_TERM
 from papers.search.query import MAX_TERMS, cjk_bigrams, normalize_query, query_terms
 from papers.search.vector import start_query_vector
@@ -74,7 +74,7 @@ def search_passages(*, q: str, k: int = 8, drop_terms: frozenset[str] = frozense
                    .values_list("pk", "distance")[:CANDIDATES])
         distances = dict(nearest)
         lists["meaning"] = list(distances)
-    ranked = fuse(lists, k=k)
+    ranked = fuse(lists, k=k, weights=list_weights(q))
     rows = {row[0]: row for row in Passage.objects.filter(pk__in=[pk for pk, _ in ranked])
             .values_list("pk", "paper_id", "lang", "kind", "body")}
     hits = [

@@ -1,17 +1,28 @@
 """The filters of a search (tag, issue, date range) as the set of papers every list is
-limited to, and the date a paper is shown and filtered by."""
+limited to, and the date a paper is shown and filtered by.
+
+A set of filters is worked out once and kept until the next write to the knowledge base
+(papers.page_cache), as search engines keep filter bitsets: readers page through many queries
+with the same tag and dates, and joining tags and dating papers costs more than the word
+search it limits (bench/search.py).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
+from papers import page_cache
 from papers.models import Commentary, Issue, IssueEntry, Paper
 
-EXACT_SCAN_PAPERS = 500  # filters leaving at most this many papers: exact vector scan over their rows
+EXACT_SCAN_PAPERS = 3000  # filters leaving at most this many papers: exact vector scan over their rows
+# Filters leaving more papers than this are kept as a subquery, not a list of ids: they
+# barely narrow a search, and the list would cost more to pass than the filter saves.
+MAX_KEPT_IDS = 30_000
 
 
 def paper_date():
@@ -25,15 +36,25 @@ def paper_date():
 
 @dataclass(frozen=True)
 class Scope:
-    """The papers the filters allow: their ids when few (the lists then read just their rows,
-    and the vector list scans them exactly), else a subquery."""
+    """The papers the filters allow: their ids, or (when very many) a subquery."""
 
     ids: list[int] | None = None
     subquery: QuerySet | None = None
 
+    @property
+    def exact(self) -> bool:
+        """Few enough papers that reading their vectors and sorting them is cheaper than an
+        HNSW walk that skips nearly every row it visits."""
+        return self.ids is not None and len(self.ids) <= EXACT_SCAN_PAPERS
+
     def sql(self, column: str) -> tuple[str, list]:
         if self.ids is not None:
-            return f" AND {column} = ANY(%s)", [self.ids]
+            if self.exact:
+                # Lets the planner read just these papers' rows through the paper_id index.
+                return f" AND {column} = ANY(%s)", [self.ids]
+            # A hashed set: `= ANY` of a long array tests each row against every element.
+            # OFFSET 0 keeps it a filter, so an HNSW walk stays an index-ordered scan.
+            return f" AND {column} IN (SELECT unnest(%s::bigint[]) OFFSET 0)", [self.ids]
         sql, params = self.subquery.query.sql_with_params()
         return f" AND {column} IN ({sql})", list(params)
 
@@ -42,19 +63,33 @@ def paper_scope(*, tag: str, issue: dt.date | None, date_from: dt.date | None, d
     """The papers these filters allow; None when there are no filters (every paper)."""
     if not (tag or issue or date_from or date_to):
         return None
+    key = "search:scope:" + hashlib.sha256(repr((tag, issue, date_from, date_to)).encode()).hexdigest()
+    generation, ids = page_cache.kept(key)
+    if ids is None:
+        ids = list(_filtered(tag=tag, issue=issue, date_from=date_from, date_to=date_to)
+                   .order_by().values_list("pk", flat=True).distinct()[: MAX_KEPT_IDS + 1])
+        ids = ids if len(ids) <= MAX_KEPT_IDS else "many"
+        page_cache.keep(key, generation, ids)
+    if ids == "many":
+        return Scope(subquery=_filtered(tag=tag, issue=issue, date_from=date_from, date_to=date_to).values("pk"))
+    return Scope(ids=ids)
+
+
+def _filtered(*, tag: str, issue: dt.date | None, date_from: dt.date | None, date_to: dt.date | None) -> QuerySet:
     papers = Paper.objects.all()
     if tag:
         papers = papers.filter(tags__slug=tag)
     if issue:
         papers = papers.filter(issues__week_start=issue, issues__status=Issue.Status.PUBLISHED)
     if date_from or date_to:
-        papers = papers.annotate(day=paper_date())
-        if date_from:
-            papers = papers.filter(day__gte=date_from)
-        if date_to:
-            papers = papers.filter(day__lte=date_to)
-    ids = list(papers.order_by().values_list("pk", flat=True)[: EXACT_SCAN_PAPERS + 1])
-    return Scope(ids=ids) if len(ids) <= EXACT_SCAN_PAPERS else Scope(subquery=papers.values("pk"))
+        # A paper with an arXiv date is dated by that column alone; the subqueries of
+        # paper_date() run only for the few without one (PostgreSQL stops at the first
+        # false test of an AND).
+        in_range = {**({"gte": date_from} if date_from else {}), **({"lte": date_to} if date_to else {})}
+        published = Q(published__isnull=False, **{f"published__{op}": day for op, day in in_range.items()})
+        undated = Q(published__isnull=True, **{f"day__{op}": day for op, day in in_range.items()})
+        papers = papers.alias(day=paper_date()).filter(published | undated)
+    return papers
 
 
 def scope_sql(scope: Scope | None, column: str) -> tuple[str, list]:

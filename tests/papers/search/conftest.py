@@ -42,8 +42,13 @@ def _with_search_caches():
 
 @pytest.fixture(autouse=True)
 def search_cache(settings):
+    """The search tests' own cache, where search results and filters kept by an earlier test
+    (from rows its rollback removed) are forgotten."""
+    from papers.page_cache import new_generation
+
     if caches := _search_caches():
         settings.CACHES = caches
+    new_generation()
 
 
 @pytest.fixture
