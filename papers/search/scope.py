@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 from papers import page_cache
 from papers.models import Commentary, Issue, IssueEntry, Paper
 
-EXACT_SCAN_PAPERS = 3000  # filters leaving at most this many papers: exact vector scan over their rows
+EXACT_SCAN_PAPERS = 1000  # filters leaving at most this many papers: exact vector scan over their rows
 # Filters leaving more papers than this are kept as a subquery, not a list of ids: they
 # barely narrow a search, and the list would cost more to pass than the filter saves.
 MAX_KEPT_IDS = 30_000
