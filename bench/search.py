@@ -6,7 +6,7 @@
 One run prints:
 - index build time: HNSW (m=16, ef_construction=64, cosine, as declared on Embedding) over N
   vectors, and the GIN indexes of the word search;
-- the vector query (10 nearest, ef_search=100 as the connection sets it): p50/p95/p99 with
+- the vector query (10 nearest, ef_search=200 as the connection sets it): p50/p95/p99 with
   HNSW and with an exact scan, and recall@10 of HNSW against the exact scan;
 - papers.search.search_papers() (the hybrid query the page and API run), p50/p95 including
   embedding the query text with the configured model, plain and with filters (a set of
@@ -265,8 +265,26 @@ def query_texts(rng: np.random.Generator, en: np.ndarray, ko: np.ndarray, n: int
     return out
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by the processes of this machine that serve a search: the web
+    workers (gunicorn) and PostgreSQL, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {"web": 0.0, "database": 0.0}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        group = "web" if b"gunicorn" in command else "database" if command.startswith(b"postgres") else None
+        if group:
+            used[group] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return used
+
+
 def load_test(base_url: str, make_query, seconds: float, clients: int) -> dict:
-    """`clients` threads, each sending one GET /api/search after another for `seconds`."""
+    """`clients` threads, each sending one GET /api/search after another for `seconds`, and
+    the CPU time the web workers and PostgreSQL spent per answered request."""
     parsed = urllib.parse.urlsplit(base_url)
     stop = time.monotonic() + seconds
     lock = threading.Lock()
@@ -290,14 +308,16 @@ def load_test(base_url: str, make_query, seconds: float, clients: int) -> dict:
             with lock:
                 (latencies if ok else errors).append(time.perf_counter() - start if ok else body[:200])
 
-    started = time.monotonic()
+    cpu_before, started = cpu_seconds(), time.monotonic()
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.monotonic() - started
-    return {"rps": len(latencies) / elapsed, "ok": len(latencies), "errors": errors, "latencies": latencies}
+    elapsed, cpu_after = time.monotonic() - started, cpu_seconds()
+    per_request = {group: (cpu_after[group] - cpu_before[group]) / max(1, len(latencies)) for group in cpu_after}
+    return {"rps": len(latencies) / elapsed, "ok": len(latencies), "errors": errors, "latencies": latencies,
+            "cpu_ms": {group: 1000 * seconds for group, seconds in per_request.items()}}
 
 
 def get(base_url: str, q: str) -> int:
@@ -428,7 +448,8 @@ def main() -> None:
     for label, r in (("new queries (embeds each)", fresh), ("repeated queries (results kept)", repeated)):
         print(f"/api/search, {args.workers} gunicorn workers x {args.threads} threads (OpenMP {args.omp_threads}), {args.clients} clients, "
               f"{label}: {r['rps']:.1f} req/s, "
-              f"{r['ok']} ok, {len(r['errors'])} errors, p50 {pct(r['latencies'], 50):.0f} ms, p95 {pct(r['latencies'], 95):.0f} ms")
+              f"{r['ok']} ok, {len(r['errors'])} errors, p50 {pct(r['latencies'], 50):.0f} ms, p95 {pct(r['latencies'], 95):.0f} ms; "
+              f"CPU per request: web workers {r['cpu_ms']['web']:.1f} ms, PostgreSQL {r['cpu_ms']['database']:.1f} ms")
         for error in r["errors"][:3]:
             print(f"  error: {error!r}")
     # The goals, as ratios of figures of this one run (absolute times move with the machine).
@@ -437,6 +458,9 @@ def main() -> None:
     print(f"  filtered / unfiltered hybrid p95: {pct(filtered['total'], 95) / pct(plain['total'], 95):.2f}x (goal at most 1.2x)")
     print(f"  new-query throughput / embedding-bound ceiling ({os.cpu_count()} cores / {pct(plain['embed'], 50):.1f} ms = "
           f"{ceiling:.0f} queries/s): {fresh['rps'] / ceiling:.2f} (goal at least 0.8)")
+    busy = fresh["cpu_ms"]["web"] + fresh["cpu_ms"]["database"]
+    print(f"    a new query's CPU: {busy:.1f} ms, of which embedding {pct(plain['embed'], 50):.1f} ms "
+          f"(the ceiling's share: {pct(plain['embed'], 50) / busy:.2f})")
     print(f"  repeated / new-query throughput: {repeated['rps'] / max(fresh['rps'], 1e-9):.1f}x (goal: several times)")
     print(f"  recall@10 of the vector list against exact scans: {list_recall['plain']:.3f} unfiltered, "
           f"{list_recall['filtered']:.3f} with tag + date range (goal at least 0.98)")
