@@ -9,6 +9,8 @@ filters' scope (the vector list also names the language of each paper's nearest 
 - words, Korean and Chinese: the query's two-character pieces (bigrams) over ko/zh texts and
   commentary, weighted the same way. PostgreSQL has no text-search configuration for them;
   bigrams need no dictionary or word breaks, and survive particles (데이터로/데이터를).
+Both word lists leave out the query's common words (in over COMMON_SHARE of the texts, by the
+statistics ANALYZE keeps) while it has rarer ones.
 The SQL below repeats the expressions and WHERE clauses of the GIN indexes made by
 migrations papers/0002 and 0003 exactly, or the planner cannot use them.
 """
@@ -35,7 +37,7 @@ VECTOR_ROWS = 200  # nearest Embedding rows of each language read to find CANDID
 # windows, sits near every query in its language (the seed corpus' one Chinese text is such an
 # essay: without this, every Chinese query ranked its paper first). Added to cosine distance.
 COMMENTARY_PENALTY = 0.05
-ROWS_PER_TERM = 1000  # bounds the work for a word (or Korean/Chinese piece) most texts contain
+ROWS_PER_TERM = 300  # bounds the work for a word (or Korean/Chinese piece) many texts contain
 # A paper must hold at least this share of a Korean/Chinese query's two-character pieces: one
 # common piece (生成, "generation") is no match for 检索增强生成 ("retrieval-augmented generation").
 MIN_PIECE_SHARE = 0.5

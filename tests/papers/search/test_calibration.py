@@ -46,6 +46,25 @@ class TestTextCentroids:
         assert embeddings.text_centroids().keys() == before.keys()
 
 
+    def test_old_means_are_taken_again_by_one_search_while_the_others_use_them(self, search_corpus, monkeypatch):
+        from django.core.cache import cache
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        monkeypatch.setattr(embeddings, "CENTROIDS_STABLE_ROWS", 1)  # embedding keeps the cached means
+        embeddings.text_centroids()
+        embeddings.embed_paper(zh_paper())
+        monkeypatch.setattr(embeddings, "CENTROIDS_CACHE_SECONDS", -1)  # every cached mean is old now
+        lock = embeddings._centroids_key() + ":refresh"
+        cache.add(lock, 1, timeout=60)  # another search is taking them again
+        with CaptureQueriesContext(connection) as queries:
+            assert ("zh", "abstract") not in embeddings.text_centroids()  # the old means, at once
+        assert len(queries) == 0
+        cache.delete(lock)  # it died or finished: the next search takes them
+        assert embeddings.text_centroids()[("zh", "abstract")].rows == 1
+        assert cache.get(lock) is None
+
+
 class TestCalibration:
     def test_a_sparse_kind_leans_on_its_languages_mean(self, search_corpus):
         centroids = embeddings.text_centroids()

@@ -104,3 +104,31 @@ class TestWhereAHitMatched:
         assert "영어 텍스트에서 일치" in hit
         zh = client.get("/search/", {"q": "自我反思的检索增强生成"}, REMOTE_ADDR=client_ip, HTTP_ACCEPT_LANGUAGE="zh-hans")
         assert "匹配英文文本" in zh.content.decode()
+
+
+class TestMixedScriptQueries:
+    """Korean ML writing keeps English terms. Each word list counts by the share of the query
+    it can match: the English list, matching "LLM" alone (and finding the English-only papers
+    that say it), must not outweigh the vector list and the Korean pieces, which read the
+    whole description."""
+
+    LIME_M = "LIME-M: Less Is More for Evaluation of MLLMs"
+    QUERY = "멀티모달 LLM 평가 벤치마크를 줄여서 더 잘 평가하기"
+
+    def test_the_word_lists_weigh_by_the_share_of_the_query_in_their_script(self):
+        from papers.search.fusion import list_weights
+
+        assert list_weights(self.QUERY) == pytest.approx({"words": 3 / 23, "pieces": 20 / 23})
+        assert list_weights("retrieval augmented generation") == {"words": 1.0, "pieces": 0.0}
+        assert list_weights("???") == {}
+
+    def test_the_paper_the_korean_words_describe_is_in_the_top_5_and_not_at_equal_weights(
+            self, english_only_papers, search_corpus, settings_for_quality):
+        from papers.search.fusion import fuse, list_weights
+
+        results = search_papers(q=self.QUERY, k=50)
+        lime_m = Paper.objects.get(title=self.LIME_M).pk
+        weighted = [pid for pid, _ in fuse(results.lists, k=50, weights=list_weights(self.QUERY))]
+        equal = [pid for pid, _ in fuse(results.lists, k=50)]
+        assert [hit.paper.pk for hit in results] == weighted  # what search_papers ranks by
+        assert weighted.index(lime_m) < 5 <= equal.index(lime_m), (weighted.index(lime_m), equal.index(lime_m))

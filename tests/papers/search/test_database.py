@@ -21,13 +21,13 @@ class TestHnswSettings:
     def test_connection_sets_iterative_scan_and_ef_search(self, db):
         _one("SELECT '[1,2,3]'::vector <=> '[1,2,4]'::vector")  # pgvector's library is loaded now
         assert _one("SHOW hnsw.iterative_scan") == "relaxed_order"
-        assert _one("SHOW hnsw.ef_search") == "100"
+        assert _one("SHOW hnsw.ef_search") == "200"
 
     def test_filtered_hnsw_query_returns_every_row_asked_for(self, db):
         rng = np.random.default_rng(7)
         vectors = rng.standard_normal((1500, 384)).astype(np.float32)
         paper = Paper.objects.create(title="HNSW filter test")
-        # 1 row in 50 is Chinese: ef_search=100 candidates hold about 2 of them.
+        # 1 row in 50 is Chinese: ef_search=200 candidates hold about 4 of them.
         Embedding.objects.bulk_create(
             Embedding(paper=paper, lang="zh" if i % 50 == 0 else "en", kind="abstract", model="hnsw-test",
                       dim=384, content_hash=str(i), vector=v)

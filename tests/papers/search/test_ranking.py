@@ -118,3 +118,4 @@ class TestRelatedPapers:
         with translation.override("ko"):
             html = render_to_string("papers/_related.html", {"related": related_papers(crag, k=2, reader_lang="ko")})
         assert "노이즈의 힘" in html and f"/papers/{Paper.objects.get(arxiv_id=NOISE).pk}/" in html
+
