@@ -10,11 +10,10 @@ import ipaddress
 import os
 import secrets
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.translation import gettext_lazy as _
 
 from config import services
 
@@ -241,8 +240,6 @@ LOGGING = {
 #   EMAIL_URL=smtps://user:password@host:465      implicit TLS
 #   EMAIL_URL=file:///path/to/folder  |  console://
 def _email_settings(url: str) -> dict:
-    from urllib.parse import unquote, urlsplit
-
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "file":

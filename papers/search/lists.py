@@ -86,7 +86,7 @@ def nearest_sql(vector: np.ndarray, *, langs: list[str] = CONTENT_LANGS, scope: 
     """The vector list's query: the VECTOR_ROWS nearest rows of each language, one HNSW walk
     each (bench/search.py checks its plan uses the HNSW index)."""
     literal = "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32)) + "]"
-    where_scope, scope_params = scope_sql(scope, "paper_id")
+    where_scope, scope_params = scope_sql(scope, "paper_id", lookup=scope is not None and scope.exact)
     branch = (f"(SELECT paper_id, kind, lang, vector <=> %s::vector AS distance FROM {Embedding._meta.db_table} "
               f"WHERE model = %s AND lang = %s{where_scope} ORDER BY vector <=> %s::vector LIMIT %s)")
     params: list = []

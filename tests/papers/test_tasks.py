@@ -1,7 +1,5 @@
 """A Celery task round trip through the real Redis broker and a real worker process."""
 
-import pytest
-
 from papers.models import Paper
 from papers.tasks import import_seed_file
 

@@ -68,18 +68,19 @@ class TestKeptFilters:
             crag.tags.add(Tag.objects.get(slug="synthetic-data"))
         assert sorted(titles(search_papers(q="language models", k=10, tag="synthetic-data"))) == sorted([SCP, crag.title])
 
-    def test_many_papers_are_kept_as_ids_and_filter_as_a_hashed_set(self, search_corpus, monkeypatch):
-        # Above EXACT_SCAN_PAPERS the vector list walks HNSW with the ids as a filter; the
-        # lists must equal those of the exact scan over the same papers.
+    def test_a_filter_leaving_very_many_papers_is_a_subquery_with_the_same_lists(self, search_corpus, monkeypatch):
+        # Kept ids: the word lists test a hashed set, the vector list reads those papers' rows.
+        # Above MAX_KEPT_IDS: a subquery, and the vector list walks HNSW with it as a filter.
         from papers import embeddings
         from papers.search import scope
         from papers.search.lists import fulltext_papers, nearest_papers
 
-        kept = paper_scope(tag="", issue=None, date_from=None, date_to=dt.date(2030, 1, 1))
-        assert kept.exact
+        by_ids = paper_scope(tag="", issue=None, date_from=None, date_to=dt.date(2030, 1, 1))
+        assert by_ids.ids and " IN (SELECT unnest(" in by_ids.sql("paper_id")[0]
+        assert " = ANY(" in by_ids.sql("paper_id", lookup=True)[0]
+        monkeypatch.setattr(scope, "MAX_KEPT_IDS", 1)
+        by_subquery = paper_scope(tag="", issue=None, date_from=None, date_to=dt.date(2029, 12, 31))
+        assert by_subquery.ids is None and not by_subquery.exact
         vector = embeddings.embed_query("retrieval augmented generation")
-        exact_nearest, exact_words = nearest_papers(vector, lang="", scope=kept), fulltext_papers("retrieval", scope=kept)
-        monkeypatch.setattr(scope, "EXACT_SCAN_PAPERS", 1)
-        assert not kept.exact and " IN (SELECT unnest(" in kept.sql("paper_id")[0]
-        assert nearest_papers(vector, lang="", scope=kept) == exact_nearest
-        assert fulltext_papers("retrieval", scope=kept) == exact_words
+        assert nearest_papers(vector, lang="", scope=by_subquery) == nearest_papers(vector, lang="", scope=by_ids)
+        assert fulltext_papers("retrieval", scope=by_subquery) == fulltext_papers("retrieval", scope=by_ids) != []
