@@ -3,7 +3,7 @@ filters' scope (the vector list also names the language of each paper's nearest 
 - meaning: pgvector HNSW (cosine) over the Embedding rows of the current model, each text
   language on its own, distances calibrated across languages and kinds (calibration.py). Filters
   stay correct because the connection turns on hnsw.iterative_scan (config/settings.py);
-  filters that leave only a few papers get an exact scan of their rows instead.
+  filters kept as ids compare the query with each of their papers' vectors instead (exact.py).
 - words, English: PostgreSQL full-text search ('english') over English texts and commentary,
   each word weighted by its rarity.
 - words, Korean and Chinese: the query's two-character pieces (bigrams) over ko/zh texts and
@@ -18,16 +18,16 @@ migrations papers/0002 and 0003 exactly, or the planner cannot use them.
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import connection
 
 from papers import embeddings
 from papers.languages import CONTENT_LANGS, is_cjk, script_lang
 from papers.models import Commentary, Embedding, PaperText
 from papers.search.calibration import Calibration
+from papers.search.exact import nearest_rows
 from papers.search.query import MAX_TERMS, cjk_bigrams, query_terms
 from papers.search.scope import Scope, scope_sql
 
@@ -54,16 +54,13 @@ def nearest_papers(vector: np.ndarray, *, lang: str, scope: Scope | None) -> dic
     langs = [code for code in ([lang] if lang else CONTENT_LANGS) if code in calibration.langs]
     if not langs:
         return {}
-    sql, params = nearest_sql(vector, langs=langs, scope=scope)
-    exact = scope is not None and scope.exact
-    # A transaction only for SET LOCAL: otherwise its COMMIT is one more round trip per search.
-    with transaction.atomic() if exact else nullcontext(), connection.cursor() as cursor:
-        if exact:
-            # A few filtered papers: reading their rows by paper id and sorting is exact and
-            # cheaper than an HNSW walk that skips nearly every row it visits.
-            cursor.execute("SET LOCAL enable_indexscan = off")
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    if scope is not None and scope.exact:
+        rows = nearest_rows(vector, scope, langs=langs, per_lang=VECTOR_ROWS)
+    else:
+        sql, params = nearest_sql(vector, langs=langs, scope=scope)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
     nearest = nearest_by_paper((paper_id, kind, code, distance + calibration.offset(code, kind))
                                for paper_id, kind, code, distance in rows)
     return {pid: nearest[pid][1] for pid in sorted(nearest, key=lambda pid: (nearest[pid][0], pid))[:CANDIDATES]}
@@ -86,7 +83,7 @@ def nearest_sql(vector: np.ndarray, *, langs: list[str] = CONTENT_LANGS, scope: 
     """The vector list's query: the VECTOR_ROWS nearest rows of each language, one HNSW walk
     each (bench/search.py checks its plan uses the HNSW index)."""
     literal = "[" + ",".join(f"{x:.7g}" for x in np.asarray(vector, dtype=np.float32)) + "]"
-    where_scope, scope_params = scope_sql(scope, "paper_id", lookup=scope is not None and scope.exact)
+    where_scope, scope_params = scope_sql(scope, "paper_id")
     branch = (f"(SELECT paper_id, kind, lang, vector <=> %s::vector AS distance FROM {Embedding._meta.db_table} "
               f"WHERE model = %s AND lang = %s{where_scope} ORDER BY vector <=> %s::vector LIMIT %s)")
     params: list = []

@@ -19,10 +19,9 @@ from django.db.models.functions import Coalesce
 from papers import page_cache
 from papers.models import Commentary, Issue, IssueEntry, Paper
 
-# Filters leaving at most this many papers are kept as their ids, and the vector list reads
-# those papers' rows and sorts them (exact); more barely narrow a search, and are a subquery
-# the HNSW walk filters by. An HNSW walk with a selective filter visits nearly every row:
-# 800 ms for 2% of 1,000,000 papers, where reading their 20,000 rows takes 60 ms (bench/search.py).
+# Filters leaving at most this many papers are kept as their ids, and the vector list compares
+# the query with each of their vectors (papers.search.exact); more barely narrow a search, and
+# are a subquery the HNSW walk filters by.
 MAX_KEPT_IDS = 30_000
 
 
@@ -37,24 +36,24 @@ def paper_date():
 
 @dataclass(frozen=True)
 class Scope:
-    """The papers the filters allow: their ids, or (when very many) a subquery."""
+    """The papers the filters allow: their ids (with the key and generation they are kept
+    under), or (when very many) a subquery."""
 
     ids: list[int] | None = None
     subquery: QuerySet | None = None
+    key: str | None = None
+    generation: str | None = None
 
     @property
     def exact(self) -> bool:
-        """Few enough papers that reading their vectors and sorting them is cheaper than an
-        HNSW walk that skips nearly every row it visits."""
+        """Few enough papers that comparing the query with each of their vectors is cheaper
+        than an HNSW walk that skips nearly every row it visits (papers.search.exact)."""
         return self.ids is not None
 
-    def sql(self, column: str, *, lookup: bool = False) -> tuple[str, list]:
-        """The AND clause limiting `column` to these papers. lookup: the rows are to be found by
-        `column`'s index (the vector list's exact scan); else a filter on rows found otherwise,
-        a hashed set (`= ANY` of a long array tests each row against every element)."""
+    def sql(self, column: str) -> tuple[str, list]:
+        """The AND clause limiting `column` to these papers: for ids, a hashed set (`= ANY`
+        of a long array tests each row against every element)."""
         if self.ids is not None:
-            if lookup:
-                return f" AND {column} = ANY(%s)", [self.ids]
             return f" AND {column} IN (SELECT unnest(%s::bigint[]))", [self.ids]
         sql, params = self.subquery.query.sql_with_params()
         return f" AND {column} IN ({sql})", list(params)
@@ -73,7 +72,7 @@ def paper_scope(*, tag: str, issue: dt.date | None, date_from: dt.date | None, d
         page_cache.keep(key, generation, ids)
     if ids == "many":
         return Scope(subquery=_filtered(tag=tag, issue=issue, date_from=date_from, date_to=date_to).values("pk"))
-    return Scope(ids=ids)
+    return Scope(ids=ids, key=key, generation=generation)
 
 
 def _filtered(*, tag: str, issue: dt.date | None, date_from: dt.date | None, date_to: dt.date | None) -> QuerySet:
@@ -93,6 +92,6 @@ def _filtered(*, tag: str, issue: dt.date | None, date_from: dt.date | None, dat
     return papers
 
 
-def scope_sql(scope: Scope | None, column: str, *, lookup: bool = False) -> tuple[str, list]:
+def scope_sql(scope: Scope | None, column: str) -> tuple[str, list]:
     """The AND clause (and its parameters) limiting `column` to the scope's papers; empty for None."""
-    return scope.sql(column, lookup=lookup) if scope is not None else ("", [])
+    return scope.sql(column) if scope is not None else ("", [])

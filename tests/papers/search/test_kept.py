@@ -69,18 +69,44 @@ class TestKeptFilters:
         assert sorted(titles(search_papers(q="language models", k=10, tag="synthetic-data"))) == sorted([SCP, crag.title])
 
     def test_a_filter_leaving_very_many_papers_is_a_subquery_with_the_same_lists(self, search_corpus, monkeypatch):
-        # Kept ids: the word lists test a hashed set, the vector list reads those papers' rows.
-        # Above MAX_KEPT_IDS: a subquery, and the vector list walks HNSW with it as a filter.
+        # Kept ids: the word lists test a hashed set, the vector list compares the query with
+        # each of those papers' vectors. Above MAX_KEPT_IDS: a subquery the HNSW walk filters by.
         from papers import embeddings
         from papers.search import scope
         from papers.search.lists import fulltext_papers, nearest_papers
 
         by_ids = paper_scope(tag="", issue=None, date_from=None, date_to=dt.date(2030, 1, 1))
         assert by_ids.ids and " IN (SELECT unnest(" in by_ids.sql("paper_id")[0]
-        assert " = ANY(" in by_ids.sql("paper_id", lookup=True)[0]
         monkeypatch.setattr(scope, "MAX_KEPT_IDS", 1)
         by_subquery = paper_scope(tag="", issue=None, date_from=None, date_to=dt.date(2029, 12, 31))
         assert by_subquery.ids is None and not by_subquery.exact
         vector = embeddings.embed_query("retrieval augmented generation")
         assert nearest_papers(vector, lang="", scope=by_subquery) == nearest_papers(vector, lang="", scope=by_ids)
         assert fulltext_papers("retrieval", scope=by_subquery) == fulltext_papers("retrieval", scope=by_ids) != []
+
+    def test_a_web_process_reads_a_kept_sets_vectors_once_per_generation(self, search_corpus,
+                                                                         django_capture_on_commit_callbacks):
+        from papers import embeddings
+        from papers.search.exact import nearest_rows
+
+        kept = paper_scope(tag="", issue=None, date_from=dt.date(2024, 1, 1), date_to=dt.date(2024, 12, 31))
+        vector = embeddings.embed_query("retrieval augmented generation")
+        first = nearest_rows(vector, kept, langs=["en", "ko"], per_lang=20)
+        with CaptureQueriesContext(connection) as queries:
+            assert nearest_rows(embeddings.embed_query("model collapse"), kept, langs=["en"], per_lang=5)
+        assert len(queries) == 0
+        # The same distances PostgreSQL computes, in the same order.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT paper_id, vector <=> %s::vector FROM papers_embedding WHERE model = %s AND lang = 'en' "
+                           "AND paper_id = ANY(%s) ORDER BY 2, paper_id LIMIT 20",
+                           ["[" + ",".join(map(str, vector)) + "]", embeddings.model_name(), kept.ids])
+            by_sql = cursor.fetchall()
+        by_numpy = [(pid, distance) for pid, _, lang, distance in first if lang == "en"]
+        assert [pid for pid, _ in by_numpy] == [pid for pid, _ in by_sql]
+        assert max(abs(a[1] - b[1]) for a, b in zip(by_numpy, by_sql)) < 1e-5
+        with django_capture_on_commit_callbacks(execute=True):
+            Paper.objects.get(title=SCP).save()  # a write: a new generation
+        renewed = paper_scope(tag="", issue=None, date_from=dt.date(2024, 1, 1), date_to=dt.date(2024, 12, 31))
+        with CaptureQueriesContext(connection) as queries:
+            nearest_rows(vector, renewed, langs=["en"], per_lang=5)
+        assert len(queries) == 1  # its vectors read again
