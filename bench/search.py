@@ -403,6 +403,9 @@ def main() -> None:
         from papers.models import Paper
 
         assert Paper.objects.count() == args.n, f"{database} holds {Paper.objects.count():,} papers, not --n {args.n:,}"
+        from pgvector.psycopg import register_vector
+
+        register_vector(connection.connection)  # as load() does: vectors as query parameters
     else:
         connection.settings_dict["TEST"] = {**connection.settings_dict.get("TEST", {}), "NAME": database}
         connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
