@@ -238,7 +238,9 @@ def new_filter_ms(repeats: int = 5, **filters) -> float:
 
 def vector_list_recall(queries: np.ndarray, **filters) -> float:
     """recall@10 of papers.search's vector list (per-language HNSW walks, calibrated, the
-    filters' scope applied) against the same list computed by exact scans."""
+    filters' scope applied) against the same list computed by exact scans. A filter kept as
+    ids is read exactly either way (papers.search.exact, checked against PostgreSQL's own
+    distances by tests/papers/search/test_kept.py), so its figure is 1.000 by construction."""
     from django.db import connection, transaction
 
     from papers.search.lists import nearest_papers
@@ -481,7 +483,7 @@ def main() -> None:
           f"(the ceiling's share: {pct(plain['embed'], 50) / busy:.2f})")
     print(f"  repeated / new-query throughput: {repeated['rps'] / max(fresh['rps'], 1e-9):.1f}x (goal: several times)")
     print(f"  recall@10 of the vector list against exact scans: {list_recall['plain']:.3f} unfiltered, "
-          f"{list_recall['filtered']:.3f} with tag + date range (goal at least 0.98)")
+          f"{list_recall['filtered']:.3f} with tag + date range (exact by construction while kept as ids; goal at least 0.98)")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from papers.models import Commentary, Issue, IssueEntry, Paper
 # the query with each of their vectors (papers.search.exact); more barely narrow a search, and
 # are a subquery the HNSW walk filters by.
 MAX_KEPT_IDS = 30_000
+_TOO_MANY = "too many"  # kept in place of ids above MAX_KEPT_IDS
 
 
 def paper_date():
@@ -68,9 +69,9 @@ def paper_scope(*, tag: str, issue: dt.date | None, date_from: dt.date | None, d
     if ids is None:
         ids = list(_filtered(tag=tag, issue=issue, date_from=date_from, date_to=date_to)
                    .order_by().values_list("pk", flat=True).distinct()[: MAX_KEPT_IDS + 1])
-        ids = ids if len(ids) <= MAX_KEPT_IDS else "many"
+        ids = ids if len(ids) <= MAX_KEPT_IDS else _TOO_MANY
         page_cache.keep(key, generation, ids)
-    if ids == "many":
+    if ids == _TOO_MANY:
         return Scope(subquery=_filtered(tag=tag, issue=issue, date_from=date_from, date_to=date_to).values("pk"))
     return Scope(ids=ids, key=key, generation=generation)
 
